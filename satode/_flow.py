@@ -1,0 +1,106 @@
+"""The one place that calls `diffrax.diffeqsolve`.
+
+Orbits, monodromy matrices, Lyapunov spectra and training all integrate through `integrate`, so
+the solver, step-size controller, `max_steps` and adjoint are configured once, in `FlowOptions`.
+"""
+
+import diffrax as dfx
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PyTree
+
+
+class FlowOptions(eqx.Module):
+    """How every ODE in satode is integrated.
+
+    **Arguments:**
+
+    - `solver`: an adaptive diffrax solver. The default `Dopri8` is the cheapest accurate choice
+        at the tight tolerances Floquet multipliers need; use `diffrax.Kvaerno5()` for stiff
+        systems.
+    - `rtol`, `atol`: tolerances of the PID step-size controller.
+    - `max_steps`: the most solver steps one integration may take (per batch member).
+    - `adjoint`: how to differentiate through the solve (only training differentiates in reverse).
+    """
+
+    solver: dfx.AbstractAdaptiveSolver = dfx.Dopri8()
+    rtol: float = eqx.field(static=True, default=1e-11)
+    atol: float = eqx.field(static=True, default=1e-12)
+    max_steps: int = eqx.field(static=True, default=100_000)
+    adjoint: dfx.AbstractAdjoint = dfx.RecursiveCheckpointAdjoint()
+
+    def __check_init__(self):
+        if not (self.rtol > 0 and self.atol > 0):
+            raise ValueError(f"FlowOptions: rtol and atol must be > 0, got {self.rtol}, {self.atol}")
+        if not self.max_steps >= 1:
+            raise ValueError(f"FlowOptions: max_steps must be >= 1, got {self.max_steps}")
+
+
+def integrate(
+    vector_field,
+    y0: PyTree[Array],
+    t1,
+    args=None,
+    *,
+    options: FlowOptions = FlowOptions(),
+    t0=0.0,
+    saveat: dfx.SaveAt = dfx.SaveAt(t1=True),
+    event: dfx.Event | None = None,
+) -> dfx.Solution:
+    """Integrate `y' = vector_field(t, y, args)` from `t0` to `t1` (never raises).
+
+    **Returns:** the `diffrax.Solution`; its `result` reports `max_steps` or event termination.
+    """
+    return dfx.diffeqsolve(
+        dfx.ODETerm(vector_field),
+        options.solver,
+        t0,
+        t1,
+        None,
+        y0,
+        args,
+        saveat=saveat,
+        stepsize_controller=dfx.PIDController(rtol=options.rtol, atol=options.atol),
+        max_steps=options.max_steps,
+        adjoint=options.adjoint,
+        event=event,
+        throw=False,
+    )
+
+
+def field_and_jacobian(vector_field, t, y, args):
+    """`f(y)` and `Df(y)` in one forward-mode pass."""
+    jac, value = jax.jacfwd(lambda z: (vector_field(t, z, args),) * 2, has_aux=True)(y)
+    return value, jac
+
+
+class VariationalField(eqx.Module):
+    """The variational system `(y, Φ, τ)' = (f(y), Df(y) Φ, tr Df(y))` of a vector field.
+
+    `τ` accumulates `∫ tr Df dt`, the Liouville integral: `ln|det Φ(T)| = τ(T)` exactly.
+    """
+
+    vector_field: eqx.Module
+
+    def __call__(self, t, state, args):
+        y, phi, _ = state
+        f, jac = field_and_jacobian(self.vector_field, t, y, args)
+        return f, jac @ phi, jnp.trace(jac)
+
+
+def variational_flow(
+    vector_field,
+    y0: Float[Array, " d"],
+    t1,
+    args=None,
+    *,
+    options: FlowOptions = FlowOptions(),
+    saveat: dfx.SaveAt = dfx.SaveAt(t1=True),
+) -> dfx.Solution:
+    """Integrate the variational system from `(y0, I, 0)` under error control."""
+    eye = jnp.eye(y0.shape[0], dtype=y0.dtype)
+    state0 = (y0, eye, jnp.zeros((), y0.dtype))
+    return integrate(
+        VariationalField(vector_field), state0, t1, args, options=options, saveat=saveat
+    )

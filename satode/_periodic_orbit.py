@@ -1,0 +1,294 @@
+"""Finding the periodic orbit of the actual vector field: Poincaré returns, then Newton shooting."""
+
+import diffrax as dfx
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optimistix as optx
+from jaxtyping import Array, Float, Int
+
+from ._flow import FlowOptions, integrate, variational_flow
+from ._results import RESULTS
+
+
+class Shooting(eqx.Module):
+    """Newton shooting on `(y0, T)` with a Poincaré phase condition.
+
+    **Arguments:**
+
+    - `rtol`, `atol`: Newton's termination tolerances, relative to the orbit's scale.
+    - `max_steps`: the most Newton iterations.
+    - `closure_tol`: the orbit is accepted when `‖φ_T(y0) − y0‖∞ ≤ closure_tol · scale`, with
+        `scale = max(1, ‖y0‖∞)`. Default 1e-8: three orders above the integration error at the
+        default tolerances, far below any visible gap.
+    """
+
+    rtol: float = eqx.field(static=True, default=1e-11)
+    atol: float = eqx.field(static=True, default=1e-11)
+    max_steps: int = eqx.field(static=True, default=25)
+    closure_tol: float = eqx.field(static=True, default=1e-8)
+
+
+class PeriodicOrbit(eqx.Module):
+    """A periodic orbit `γ(t + T) = γ(t)` of `y' = f(y)`.
+
+    **Fields:**
+
+    - `y0`: a point on the orbit (on the Poincaré section used by the search).
+    - `period`: the period `T`.
+    - `closure`: `‖φ_T(y0) − y0‖∞`, the closure error of the computed orbit.
+    - `returns`: how many Poincaré returns the search made before Newton.
+    - `newton_steps`: how many Newton iterations shooting took.
+    - `result`: a `satode.RESULTS` status.
+    """
+
+    y0: Float[Array, " d"]
+    period: Float[Array, ""]
+    closure: Float[Array, ""]
+    returns: Int[Array, ""]
+    newton_steps: Int[Array, ""]
+    result: RESULTS
+
+
+# A loop smaller than this fraction of the state's scale is an equilibrium, not a cycle: far
+# below any cycle a float64 Newton solve can resolve (its closure tolerance is 1e-8).
+_EQUILIBRIUM_SIZE = 1e-6
+
+
+# A trajectory whose speed fell below this fraction of its starting speed is settling on an
+# equilibrium: stop before an explicit solver crawls there at its stability limit. Cycles slow
+# down near saddle-node ghosts, but by far less than this.
+_SETTLED_SPEED = 1e-9
+
+
+def _scale(y):
+    return jnp.maximum(1.0, jnp.max(jnp.abs(y)))
+
+
+def _unit(v):
+    norm = jnp.linalg.norm(v)
+    return v / jnp.where(norm > 0, norm, 1.0), norm
+
+
+class _Return(eqx.Module):
+    y: Array
+    period: Array
+    result: RESULTS
+
+
+def _poincare_return(vector_field, y, args, options, max_period, escape_radius):
+    """Integrate from `y` until the orbit crosses the section through `y` (normal `f(y)`) again.
+
+    The section value `−(z − y)·n̂` starts at 0, goes negative, turns positive on the far side of
+    the loop and crosses back down on return: a down-crossing never fires at the start.
+    """
+    start = y
+    normal, speed = _unit(vector_field(0.0, y, args))
+
+    def section(t, y, args, **kwargs):
+        return -jnp.dot(y - start, normal)
+
+    def escaped(t, y, args, **kwargs):
+        return jnp.max(jnp.abs(y)) > escape_radius
+
+    def settled(t, y, args, **kwargs):
+        return jnp.linalg.norm(vector_field(t, y, args)) < _SETTLED_SPEED * speed
+
+    event = dfx.Event(
+        (section, escaped, settled),
+        root_finder=optx.Newton(rtol=1e-13, atol=1e-13),
+        direction=(False, None, None),
+    )
+    sol = integrate(vector_field, y, max_period, args, options=options, event=event)
+    crossed = sol.event_mask[0]
+    result = RESULTS.where(
+        sol.result == dfx.RESULTS.max_steps_reached,
+        RESULTS.max_steps,
+        RESULTS.where(crossed & (speed > 0), RESULTS.successful, RESULTS.no_orbit),
+    )
+    return _Return(sol.ys[-1], sol.ts[-1], result)
+
+
+def _return_map_search(vector_field, y, args, options, max_period, escape_radius, max_returns, tol):
+    """Iterate the Poincaré return map until consecutive returns agree to `tol` (relative).
+
+    The loop's size `‖f‖·T/2π` (its radius for a circle) is tracked: a trajectory spiralling into
+    a focus keeps returning to its section, but its size shrinks geometrically; once it is below
+    `_EQUILIBRIUM_SIZE` times the state's scale there is no cycle here (`no_orbit`).
+    """
+
+    def cond(carry):
+        _, _, i, done, result = carry
+        return (i < max_returns) & ~done & (result == RESULTS.successful)
+
+    def body(carry):
+        y, _, i, _, _ = carry
+        # Under `vmap` the body also runs for members that are already done: give those a zero
+        # search window so they cost nothing while the others return.
+        window = jnp.where(cond(carry), max_period, 0.0)
+        ret = _poincare_return(vector_field, y, args, options, window, escape_radius)
+        size = jnp.linalg.norm(vector_field(0.0, ret.y, args)) * ret.period / (2 * jnp.pi)
+        gap = jnp.max(jnp.abs(ret.y - y)) / jnp.where(size > 0, size, 1.0)
+        collapsed = ~(size > _EQUILIBRIUM_SIZE * _scale(ret.y))
+        result = RESULTS.where(
+            (ret.result == RESULTS.successful) & collapsed, RESULTS.no_orbit, ret.result
+        )
+        return ret.y, ret.period, i + 1, gap < tol, result
+
+    init = (y, jnp.asarray(jnp.nan, y.dtype), jnp.array(0), jnp.array(False), RESULTS.successful)
+    y, period, returns, _, result = jax.lax.while_loop(cond, body, init)
+    return y, period, returns, result
+
+
+@eqx.filter_custom_jvp
+def _shoot(y0, period, *, vector_field, args, options):
+    """`φ_T(y0)`, differentiated through the variational equation (one solve per Newton step)."""
+    return integrate(vector_field, y0, period, args, options=options).ys[-1]
+
+
+@_shoot.def_jvp
+def _shoot_jvp(primals, tangents, *, vector_field, args, options):
+    y0, period = primals
+    dy0, dperiod = tangents
+    sol = variational_flow(vector_field, y0, period, args, options=options)
+    y1, phi = sol.ys[0][-1], sol.ys[1][-1]
+    out = phi @ dy0 if dy0 is not None else jnp.zeros_like(y1)
+    if dperiod is not None:
+        out = out + vector_field(period, y1, args) * dperiod
+    return y1, out
+
+
+def _newton(vector_field, y0, period, args, options, shooting, active):
+    """Solve `φ_T(y0) = y0`, `(y0 − y_ref)·f(y_ref) = 0` for `(y0, T)`.
+
+    An inactive member (its search already failed) solves the trivial `z = z0` over `T = 0`
+    instead: it terminates at once, so under `vmap` it holds up no one.
+    """
+    y0 = jnp.where(active & jnp.isfinite(y0), y0, 0.0)
+    period = jnp.where(active & jnp.isfinite(period), period, 0.0)
+    normal, _ = _unit(vector_field(0.0, y0, args))
+    y_ref = y0
+
+    def residual(z, _):
+        y, t = z
+        y1 = _shoot(y, t, vector_field=vector_field, args=args, options=options)
+        shooting_residual = (y1 - y, jnp.dot(y - y_ref, normal))
+        trivial_residual = (y - y0, t - period)
+        return jax.tree.map(
+            lambda a, b: jnp.where(active, a, b), shooting_residual, trivial_residual
+        )
+
+    scale = _scale(y0)
+    solver = optx.Newton(rtol=shooting.rtol, atol=shooting.atol * scale)
+    sol = optx.root_find(
+        residual, solver, (y0, period), max_steps=shooting.max_steps, throw=False
+    )
+    return sol.value[0], sol.value[1], sol.stats["num_steps"]
+
+
+def find_periodic_orbit(
+    vector_field,
+    y0: Float[Array, " d"],
+    args=None,
+    *,
+    period=None,
+    transient=0.0,
+    options: FlowOptions = FlowOptions(),
+    shooting: Shooting = Shooting(),
+    max_period=1e7,
+    escape_radius=1e8,
+    max_returns: int = 40,
+    return_tol: float = 1e-3,
+    throw: bool = True,
+) -> PeriodicOrbit:
+    """Find the periodic orbit of `y' = vector_field(t, y, args)` reached from `y0`.
+
+    Without `period`: integrate a `transient`, then iterate the Poincaré return map (section
+    through the current point, normal to the flow; crossings located by diffrax events) until two
+    returns agree to `return_tol`, giving a point near the cycle and a period estimate; then
+    Newton shooting on `(y0, T)` with the phase condition `(y0 − y_ref)·f(y_ref) = 0`. The Newton
+    Jacobian `[Φ(T) − I, f(φ_T(y0))]` comes from the variational equation.
+
+    With `period` (a warm start, or an unstable orbit no transient converges to): Newton starts
+    from `(y0, period)` directly; if it fails, the return-map search runs from `y0` and Newton
+    is tried once more.
+
+    **Arguments:**
+
+    - `vector_field`: `f(t, y, args)` (an `eqx.Module` such as a `SaturatingMLP` or a system).
+    - `y0`: where the search starts.
+    - `args`: passed to `vector_field`.
+    - `period`: optional initial period guess (skips the transient).
+    - `transient`: time integrated before the search.
+    - `options`: `FlowOptions` for every integration.
+    - `shooting`: `Shooting` tolerances.
+    - `max_period`: the longest time one Poincaré return may take before the search reports
+        `no_orbit` (the trajectory settled on an equilibrium).
+    - `escape_radius`: `‖y‖∞` beyond which the trajectory is taken to escape (`no_orbit`).
+    - `max_returns`, `return_tol`: the return-map search budget and agreement tolerance.
+    - `throw`: raise on failure (use `False` under `vmap`: the status is in `result`).
+
+    **Returns:** a `PeriodicOrbit`; on failure its `result` says why and its numbers are NaN.
+    """
+    y0 = jnp.asarray(y0)
+    if y0.ndim != 1:
+        raise ValueError(f"find_periodic_orbit: y0 must be a 1-D state, got shape {y0.shape}")
+    dtype = y0.dtype
+
+    def search(y):
+        return _return_map_search(
+            vector_field, y, args, options, max_period, escape_radius, max_returns, return_tol
+        )
+
+    def shoot(y, t, active=True):
+        y, t, steps = _newton(vector_field, y, t, args, options, shooting, active)
+        y1 = integrate(vector_field, y, t, args, options=options).ys[-1]
+        closure = jnp.max(jnp.abs(y1 - y))
+        ok = (closure <= shooting.closure_tol * _scale(y)) & (t > 0) & jnp.isfinite(closure)
+        return y, t, closure, steps, ok
+
+    if period is None:
+        if transient is not None:
+            sol = integrate(vector_field, y0, transient, args, options=options)
+            y_start = sol.ys[-1]
+            transient_failed = sol.result == dfx.RESULTS.max_steps_reached
+        else:
+            y_start, transient_failed = y0, jnp.array(False)
+        y_guess, t_guess, returns, search_result = search(y_start)
+        search_result = RESULTS.where(transient_failed, RESULTS.max_steps, search_result)
+        y, t, closure, steps, ok = shoot(y_guess, t_guess, search_result == RESULTS.successful)
+    else:
+        t_warm = jnp.asarray(period, dtype)
+        y, t, closure, steps, ok = shoot(y0, t_warm)
+
+        def retry(_):
+            y_guess, t_guess, returns, search_result = search(y0)
+            active = search_result == RESULTS.successful
+            return (*shoot(y_guess, t_guess, active), returns, search_result)
+
+        def keep(_):
+            return y, t, closure, steps, ok, jnp.array(0), RESULTS.successful
+
+        y, t, closure, steps, ok, returns, search_result = jax.lax.cond(ok, keep, retry, None)
+
+    finite = jnp.all(jnp.isfinite(y)) & jnp.isfinite(t)
+    result = RESULTS.where(
+        search_result != RESULTS.successful,
+        search_result,
+        RESULTS.where(
+            ~finite, RESULTS.nonfinite, RESULTS.where(ok, RESULTS.successful, RESULTS.not_converged)
+        ),
+    )
+    good = result == RESULTS.successful
+    nan = jnp.asarray(jnp.nan, dtype)
+    orbit = PeriodicOrbit(
+        y0=jnp.where(good, y, nan),
+        period=jnp.where(good, t, nan),
+        closure=closure.astype(dtype),
+        returns=returns,
+        newton_steps=jnp.asarray(steps),
+        result=result,
+    )
+    if throw:
+        orbit = eqx.error_if(orbit, orbit.result != RESULTS.successful, "no periodic orbit found")
+    return orbit

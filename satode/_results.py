@@ -1,0 +1,36 @@
+"""Status codes shared by every computation (an `optx.RESULTS`-style enumeration)."""
+
+import equinox as eqx
+
+
+class RESULTS(eqx.Enumeration):
+    """Outcome of one orbit / spectrum / level.
+
+    `RESULTS[code]` gives the message; `RESULTS.where(pred, a, b)` selects under `jit`/`vmap`.
+    """
+
+    successful = ""
+    no_orbit = (
+        "No periodic orbit was found: the trajectory settled on an equilibrium, escaped, or "
+        "never returned to its Poincaré section within the search window."
+    )
+    not_converged = "Newton shooting did not converge to a periodic orbit."
+    max_steps = "The ODE solver reached `max_steps`; raise `max_steps` or loosen tolerances."
+    nonfinite = "Non-finite values (NaN or inf) appeared in the computation."
+    check_failed = (
+        "An accuracy check failed (trivial multiplier, Liouville identity, or the bound order "
+        "|lambda| <= C_emp <= C_refined <= C_theory); the numbers are not trustworthy."
+    )
+
+
+def status_name(code) -> str:
+    """Short, stable status name for tables and JSON (`ok`, `no_orbit`, ...)."""
+    names = {
+        0: "ok",
+        1: "no_orbit",
+        2: "not_converged",
+        3: "max_steps",
+        4: "nonfinite",
+        5: "check_failed",
+    }
+    return names[int(code)]
