@@ -158,9 +158,10 @@ def floquet(
         exponents = eig_exponents
         method_name = "eig"
     order = jnp.argsort(-jnp.abs(values))
+    found = orbit.result == RESULTS.successful
     spectrum = FloquetSpectrum(
-        multipliers=values[order],
-        exponents=-jnp.sort(-exponents),
+        multipliers=jnp.where(found, values[order], jnp.nan),
+        exponents=jnp.where(found, -jnp.sort(-exponents), jnp.nan),
         trivial_index=jnp.argmax(order == trivial),
         trivial_multiplier_error=trivial_error,
         liouville_residual=liouville_residual,

@@ -25,7 +25,7 @@ class Shooting(eqx.Module):
 
     rtol: float = eqx.field(static=True, default=1e-11)
     atol: float = eqx.field(static=True, default=1e-11)
-    max_steps: int = eqx.field(static=True, default=25)
+    max_steps: int = eqx.field(static=True, default=12)
     closure_tol: float = eqx.field(static=True, default=1e-8)
 
 
@@ -58,7 +58,7 @@ _EQUILIBRIUM_SIZE = 1e-6
 # A trajectory whose speed fell below this fraction of its starting speed is settling on an
 # equilibrium: stop before an explicit solver crawls there at its stability limit. Cycles slow
 # down near saddle-node ghosts, but by far less than this.
-_SETTLED_SPEED = 1e-9
+_SETTLED_SPEED = 1e-6
 
 
 def _scale(y):
@@ -72,15 +72,20 @@ def _unit(v):
 
 class _Return(eqx.Module):
     y: Array
-    period: Array
+    time: Array
+    crossed: Array
     result: RESULTS
 
 
-def _poincare_return(vector_field, y, args, options, max_period, escape_radius):
-    """Integrate from `y` until the orbit crosses the section through `y` (normal `f(y)`) again.
+def _poincare_return(vector_field, y, args, options, window, escape_radius, speed_ref):
+    """Integrate from `y` for at most `window` until the orbit crosses the section through `y`.
 
-    The section value `−(z − y)·n̂` starts at 0, goes negative, turns positive on the far side of
-    the loop and crosses back down on return: a down-crossing never fires at the start.
+    The section is the hyperplane through `y` normal to `f(y)`. Its value `−(z − y)·n̂` starts
+    at 0, goes negative, turns positive on the far side of a loop and crosses back down on
+    return: a down-crossing never fires at the start. Escaping (`‖z‖∞ > escape_radius`) or
+    settling (speed below `_SETTLED_SPEED · speed_ref`, the speed where the search began) ends
+    the search with `no_orbit`; a
+    window that elapses with no crossing is not a failure (`crossed` is False).
     """
     start = y
     normal, speed = _unit(vector_field(0.0, y, args))
@@ -92,51 +97,78 @@ def _poincare_return(vector_field, y, args, options, max_period, escape_radius):
         return jnp.max(jnp.abs(y)) > escape_radius
 
     def settled(t, y, args, **kwargs):
-        return jnp.linalg.norm(vector_field(t, y, args)) < _SETTLED_SPEED * speed
+        return jnp.linalg.norm(vector_field(t, y, args)) < _SETTLED_SPEED * speed_ref
 
     event = dfx.Event(
         (section, escaped, settled),
         root_finder=optx.Newton(rtol=1e-13, atol=1e-13),
         direction=(False, None, None),
     )
-    sol = integrate(vector_field, y, max_period, args, options=options, event=event)
-    crossed = sol.event_mask[0]
+    sol = integrate(vector_field, y, window, args, options=options, event=event)
+    crossed, escape, settle = sol.event_mask
     result = RESULTS.where(
         sol.result == dfx.RESULTS.max_steps_reached,
         RESULTS.max_steps,
-        RESULTS.where(crossed & (speed > 0), RESULTS.successful, RESULTS.no_orbit),
+        RESULTS.where(escape | settle | ~(speed > 0), RESULTS.no_orbit, RESULTS.successful),
     )
-    return _Return(sol.ys[-1], sol.ts[-1], result)
+    return _Return(sol.ys[-1], sol.ts[-1], crossed, result)
 
 
-def _return_map_search(vector_field, y, args, options, max_period, escape_radius, max_returns, tol):
+def _return_map_search(
+    vector_field, y, args, options, max_period, escape_radius, max_returns, tol, period_guess
+):
     """Iterate the Poincaré return map until consecutive returns agree to `tol` (relative).
+
+    Each return may take at most `window`: three times the last period, or at the start
+    `period_guess` (if finite) or the time to go once round a circle of radius `‖y‖` at the
+    current speed. A window that elapses with no crossing (the section was drawn far from the
+    cycle, or the cycle is slower than thought) restarts the section where the trajectory got
+    to and quadruples the window, up to `max_period` (then `no_orbit`).
 
     The loop's size `‖f‖·T/2π` (its radius for a circle) is tracked: a trajectory spiralling into
     a focus keeps returning to its section, but its size shrinks geometrically; once it is below
     `_EQUILIBRIUM_SIZE` times the state's scale there is no cycle here (`no_orbit`).
     """
+    speed = jnp.linalg.norm(vector_field(0.0, y, args))
+    lap = 2 * jnp.pi * _scale(y) / jnp.where(speed > 0, speed, 1.0)
+    window0 = 3 * jnp.where(jnp.isfinite(period_guess) & (period_guess > 0), period_guess, lap)
 
     def cond(carry):
-        _, _, i, done, result = carry
+        _, _, i, done, result, _ = carry
         return (i < max_returns) & ~done & (result == RESULTS.successful)
 
     def body(carry):
-        y, _, i, _, _ = carry
+        y, period, i, _, _, window = carry
         # Under `vmap` the body also runs for members that are already done: give those a zero
-        # search window so they cost nothing while the others return.
-        window = jnp.where(cond(carry), max_period, 0.0)
-        ret = _poincare_return(vector_field, y, args, options, window, escape_radius)
-        size = jnp.linalg.norm(vector_field(0.0, ret.y, args)) * ret.period / (2 * jnp.pi)
-        gap = jnp.max(jnp.abs(ret.y - y)) / jnp.where(size > 0, size, 1.0)
-        collapsed = ~(size > _EQUILIBRIUM_SIZE * _scale(ret.y))
-        result = RESULTS.where(
-            (ret.result == RESULTS.successful) & collapsed, RESULTS.no_orbit, ret.result
+        # window so they cost nothing while the others return.
+        ret = _poincare_return(
+            vector_field,
+            y,
+            args,
+            options,
+            jnp.where(cond(carry), window, 0.0),
+            escape_radius,
+            speed,
         )
-        return ret.y, ret.period, i + 1, gap < tol, result
+        size = jnp.linalg.norm(vector_field(0.0, ret.y, args)) * ret.time / (2 * jnp.pi)
+        gap = jnp.max(jnp.abs(ret.y - y)) / jnp.where(size > 0, size, 1.0)
+        collapsed = ret.crossed & ~(size > _EQUILIBRIUM_SIZE * _scale(ret.y))
+        too_slow = ~ret.crossed & (window >= max_period)
+        result = RESULTS.where(
+            (ret.result == RESULTS.successful) & (collapsed | too_slow), RESULTS.no_orbit, ret.result
+        )
+        period = jnp.where(ret.crossed, ret.time, period)
+        window = jnp.where(ret.crossed, 3 * ret.time, jnp.minimum(4 * window, max_period))
+        done = ret.crossed & (gap < tol)
+        return ret.y, period, i + 1, done, result, window
 
-    init = (y, jnp.asarray(jnp.nan, y.dtype), jnp.array(0), jnp.array(False), RESULTS.successful)
-    y, period, returns, _, result = jax.lax.while_loop(cond, body, init)
+    nan = jnp.asarray(jnp.nan, y.dtype)
+    init = (y, nan, jnp.array(0), jnp.array(False), RESULTS.successful, window0)
+    y, period, returns, done, result, _ = jax.lax.while_loop(cond, body, init)
+    # Out of returns without two agreeing: hand Newton the last crossing if there was one.
+    result = RESULTS.where(
+        (result == RESULTS.successful) & ~jnp.isfinite(period), RESULTS.no_orbit, result
+    )
     return y, period, returns, result
 
 
@@ -180,8 +212,12 @@ def _newton(vector_field, y0, period, args, options, shooting, active):
 
     scale = _scale(y0)
     solver = optx.Newton(rtol=shooting.rtol, atol=shooting.atol * scale)
+    # Keep the iterates where shooting is meaningful: a diverging Newton step must not send the
+    # integration over an enormous period (the period may change by at most 4x).
+    far = jnp.full_like(y0, 1e3 * scale)
+    bounds = {"lower": (y0 - far, period / 4), "upper": (y0 + far, period * 4)}
     sol = optx.root_find(
-        residual, solver, (y0, period), max_steps=shooting.max_steps, throw=False
+        residual, solver, (y0, period), options=bounds, max_steps=shooting.max_steps, throw=False
     )
     return sol.value[0], sol.value[1], sol.stats["num_steps"]
 
@@ -195,9 +231,9 @@ def find_periodic_orbit(
     transient=0.0,
     options: FlowOptions = FlowOptions(),
     shooting: Shooting = Shooting(),
-    max_period=1e7,
-    escape_radius=1e8,
-    max_returns: int = 40,
+    max_period=1e6,
+    escape_radius=None,
+    max_returns: int = 60,
     return_tol: float = 1e-3,
     throw: bool = True,
 ) -> PeriodicOrbit:
@@ -224,7 +260,8 @@ def find_periodic_orbit(
     - `shooting`: `Shooting` tolerances.
     - `max_period`: the longest time one Poincaré return may take before the search reports
         `no_orbit` (the trajectory settled on an equilibrium).
-    - `escape_radius`: `‖y‖∞` beyond which the trajectory is taken to escape (`no_orbit`).
+    - `escape_radius`: `‖y‖∞` beyond which the trajectory is taken to escape (`no_orbit`);
+        default `1e3 · max(1, ‖y0‖∞)`.
     - `max_returns`, `return_tol`: the return-map search budget and agreement tolerance.
     - `throw`: raise on failure (use `False` under `vmap`: the status is in `result`).
 
@@ -234,42 +271,49 @@ def find_periodic_orbit(
     if y0.ndim != 1:
         raise ValueError(f"find_periodic_orbit: y0 must be a 1-D state, got shape {y0.shape}")
     dtype = y0.dtype
+    if escape_radius is None:
+        escape_radius = 1e3 * _scale(y0)
 
-    def search(y):
+    def search(y, budget, period_guess):
         return _return_map_search(
-            vector_field, y, args, options, max_period, escape_radius, max_returns, return_tol
+            vector_field, y, args, options, max_period, escape_radius, budget, return_tol,
+            period_guess,
         )
 
     def shoot(y, t, active=True):
+        t_start = t
         y, t, steps = _newton(vector_field, y, t, args, options, shooting, active)
         y1 = integrate(vector_field, y, t, args, options=options).ys[-1]
         closure = jnp.max(jnp.abs(y1 - y))
-        ok = (closure <= shooting.closure_tol * _scale(y)) & (t > 0) & jnp.isfinite(closure)
+        # Newton may also slide to the degenerate root T -> 0 (φ_0(y) = y); an orbit much
+        # shorter than its guess is that, not a cycle.
+        ok = (closure <= shooting.closure_tol * _scale(y)) & (t > 1e-3 * t_start)
+        ok = ok & jnp.isfinite(closure)
         return y, t, closure, steps, ok
 
     if period is None:
-        if transient is not None:
-            sol = integrate(vector_field, y0, transient, args, options=options)
-            y_start = sol.ys[-1]
-            transient_failed = sol.result == dfx.RESULTS.max_steps_reached
-        else:
-            y_start, transient_failed = y0, jnp.array(False)
-        y_guess, t_guess, returns, search_result = search(y_start)
-        search_result = RESULTS.where(transient_failed, RESULTS.max_steps, search_result)
-        y, t, closure, steps, ok = shoot(y_guess, t_guess, search_result == RESULTS.successful)
+        sol = integrate(vector_field, y0, transient, args, options=options)
+        y_search = sol.ys[-1]
+        first_failed = sol.result == dfx.RESULTS.max_steps_reached
+        warm = None
     else:
         t_warm = jnp.asarray(period, dtype)
-        y, t, closure, steps, ok = shoot(y0, t_warm)
-
-        def retry(_):
-            y_guess, t_guess, returns, search_result = search(y0)
-            active = search_result == RESULTS.successful
-            return (*shoot(y_guess, t_guess, active), returns, search_result)
-
-        def keep(_):
-            return y, t, closure, steps, ok, jnp.array(0), RESULTS.successful
-
-        y, t, closure, steps, ok, returns, search_result = jax.lax.cond(ok, keep, retry, None)
+        warm = shoot(y0, t_warm, jnp.isfinite(t_warm) & (t_warm > 0))
+        y_search, first_failed = y0, jnp.array(False)
+    # The search runs only for members that have no orbit yet: a warm start that converged
+    # gets a zero return budget, so under `vmap` the fallback costs it nothing.
+    budget = max_returns if warm is None else jnp.where(warm[-1], 0, max_returns)
+    t_hint = jnp.asarray(jnp.nan if period is None else period, dtype)
+    y_guess, t_guess, returns, search_result = search(y_search, budget, t_hint)
+    search_result = RESULTS.where(first_failed, RESULTS.max_steps, search_result)
+    searched = shoot(y_guess, t_guess, (search_result == RESULTS.successful) & (budget > 0))
+    if warm is None:
+        y, t, closure, steps, ok = searched
+    else:
+        y, t, closure, steps, ok = jax.tree.map(
+            lambda a, b: jnp.where(warm[-1], a, b), warm, searched
+        )
+        search_result = RESULTS.where(warm[-1], RESULTS.successful, search_result)
 
     finite = jnp.all(jnp.isfinite(y)) & jnp.isfinite(t)
     result = RESULTS.where(
@@ -292,3 +336,22 @@ def find_periodic_orbit(
     if throw:
         orbit = eqx.error_if(orbit, orbit.result != RESULTS.successful, "no periodic orbit found")
     return orbit
+
+
+def sample_orbit(
+    vector_field,
+    orbit: PeriodicOrbit,
+    args=None,
+    *,
+    n: int = 4097,
+    options: FlowOptions = FlowOptions(),
+) -> Float[Array, "n d"]:
+    """`n` points `γ(kT/(n−1))`, `k = 0 … n−1`, of a periodic orbit, in time order.
+
+    A failed orbit (NaN period) gives `n` copies of a NaN point, so batched audits stay NaN there.
+    """
+    period = jnp.where(jnp.isfinite(orbit.period), orbit.period, 0.0)
+    y0 = jnp.where(jnp.isfinite(orbit.y0), orbit.y0, 0.0)
+    ts = period * jnp.linspace(0.0, 1.0, n, dtype=y0.dtype)
+    sol = integrate(vector_field, y0, period, args, options=options, saveat=dfx.SaveAt(ts=ts))
+    return jnp.where(orbit.result == RESULTS.successful, sol.ys, jnp.nan)

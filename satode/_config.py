@@ -1,0 +1,206 @@
+"""Sweep configuration files (TOML): schema, validation, and errors that name file and key."""
+
+import difflib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._errors import InputError
+
+_SOLVERS = ("dopri8", "dopri5", "tsit5", "kvaerno5")
+
+
+def _spec(**fields):
+    return fields
+
+
+# Each section: key -> (types, default). A default of `...` marks a required key.
+_NUMBER = (int, float)
+_SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
+    "network": _spec(
+        file=((str,), None),
+        gain=(_NUMBER, None),
+        shift=(_NUMBER, None),
+    ),
+    "network.fit": _spec(
+        system=((str,), "stuart-landau"),
+        preset=((str,), None),
+        params=((dict,), {}),
+        width=((int,), 64),
+        depth=((int,), 1),
+        activation=((str,), "tanh"),
+        shift=(_NUMBER, 0.0),
+        weight_std=(_NUMBER, 0.5),
+        row_norm_max=(_NUMBER, None),
+        train_first_bias=((bool,), True),
+        n_samples=((int,), 1500),
+        radius=((list,), [0.1, 2.0]),
+        steps=((int,), 3000),
+        learning_rate=(_NUMBER, 1e-3),
+        optimizer=((str,), "adam"),
+        seed=((int,), 0),
+    ),
+    "system": _spec(name=((str,), ...), preset=((str,), None), params=((dict,), {})),
+    "sweep": _spec(
+        parameter=((str,), "gain"),
+        levels=((list, dict), ...),
+        y0=((list,), None),
+        period=(_NUMBER, None),
+        transient=(_NUMBER, 0.0),
+        warm_start=((bool,), True),
+        chunk_size=((int,), 8),
+        n_samples=((int,), 2049),
+        circle_radius=(_NUMBER, None),
+        max_period=(_NUMBER, 1e7),
+    ),
+    "solver": _spec(
+        method=((str,), "dopri8"),
+        rtol=(_NUMBER, 1e-11),
+        atol=(_NUMBER, 1e-12),
+        max_steps=((int,), 100_000),
+        newton_tol=(_NUMBER, 1e-11),
+        closure_tol=(_NUMBER, 1e-8),
+    ),
+    "output": _spec(title=((str,), None), table_rows=((int,), 60)),
+}
+_LEVEL_KEYS = _spec(start=(_NUMBER, ...), stop=(_NUMBER, ...), num=((int,), ...), spacing=((str,), "linear"))
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A validated sweep configuration: one dict per section, defaults filled in."""
+
+    path: str
+    raw: dict
+    network: dict | None
+    fit: dict | None
+    system: dict | None
+    sweep: dict
+    solver: dict
+    output: dict
+    levels: list[float] = field(default_factory=list)
+
+
+def _fail(path, key, message):
+    raise InputError(f"{path}: {key}: {message}")
+
+
+def _check_section(path, name, table, schema):
+    if not isinstance(table, dict):
+        _fail(path, f"[{name}]", f"expected a table, got {type(table).__name__}")
+    out = {}
+    for key, value in table.items():
+        if key not in schema:
+            if name == "network" and key == "fit":
+                continue
+            close = difflib.get_close_matches(key, list(schema), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            _fail(path, f"{name}.{key}", f"unknown key{hint}; expected one of {sorted(schema)}")
+        types, _ = schema[key]
+        ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+        if not ok:
+            expected = " or ".join(t.__name__ for t in types)
+            _fail(path, f"{name}.{key}", f"expected {expected}, got {type(value).__name__} {value!r}")
+        out[key] = value
+    for key, (_, default) in schema.items():
+        if key not in out:
+            if default is ...:
+                _fail(path, f"{name}.{key}", "missing required key")
+            out[key] = default
+    return out
+
+
+def _positive(path, key, value, *, allow_none=False):
+    if value is None and allow_none:
+        return
+    if not (isinstance(value, (int, float)) and value > 0 and value == value and value != float("inf")):
+        _fail(path, key, f"expected a finite number > 0, got {value!r}")
+
+
+def _levels(path, spec) -> list[float]:
+    import numpy as np
+
+    if isinstance(spec, list):
+        if not spec:
+            _fail(path, "sweep.levels", "expected a non-empty list of numbers")
+        for i, v in enumerate(spec):
+            if isinstance(v, bool) or not isinstance(v, _NUMBER):
+                _fail(path, f"sweep.levels[{i}]", f"expected a number, got {v!r}")
+        values = [float(v) for v in spec]
+    else:
+        spec = _check_section(path, "sweep.levels", spec, _LEVEL_KEYS)
+        if spec["num"] < 1:
+            _fail(path, "sweep.levels.num", f"expected an integer >= 1, got {spec['num']}")
+        if spec["spacing"] == "linear":
+            values = np.linspace(spec["start"], spec["stop"], spec["num"]).tolist()
+        elif spec["spacing"] == "log":
+            if spec["start"] <= 0 or spec["stop"] <= 0:
+                _fail(path, "sweep.levels", "log spacing needs start > 0 and stop > 0")
+            values = np.geomspace(spec["start"], spec["stop"], spec["num"]).tolist()
+        else:
+            _fail(path, "sweep.levels.spacing", f"expected 'linear' or 'log', got {spec['spacing']!r}")
+    bad = [v for v in values if not np.isfinite(v)]
+    if bad:
+        _fail(path, "sweep.levels", f"levels must be finite, got {bad[0]!r}")
+    return values
+
+
+def load_config(path) -> SweepConfig:
+    """Read and validate a sweep config.
+
+    **Raises:** `InputError` naming the file and the key for every problem: unreadable file,
+    TOML syntax, unknown or misspelt keys (with a suggestion), wrong types, non-positive
+    tolerances, empty or non-finite levels, both or neither of `[network]` and `[system]`.
+    """
+    path = str(path)
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read config ({e.strerror or e})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise InputError(f"{path}: invalid TOML ({e})") from None
+    sections = {"network", "system", "sweep", "solver", "output"}
+    for key in raw:
+        if key not in sections:
+            close = difflib.get_close_matches(key, sorted(sections), n=1)
+            hint = f" (did you mean [{close[0]}]?)" if close else ""
+            _fail(path, f"[{key}]", f"unknown section{hint}; expected {sorted(sections)}")
+    if ("network" in raw) == ("system" in raw):
+        _fail(path, "[network]/[system]", "exactly one of [network] and [system] is required")
+    network = fit = system = None
+    if "network" in raw:
+        network = _check_section(path, "network", raw["network"], _SCHEMA["network"])
+        if "fit" in raw["network"]:
+            fit = _check_section(path, "network.fit", raw["network"]["fit"], _SCHEMA["network.fit"])
+        if (network["file"] is None) == (fit is None):
+            _fail(path, "network", "give exactly one of network.file and [network.fit]")
+    else:
+        system = _check_section(path, "system", raw["system"], _SCHEMA["system"])
+    if "sweep" not in raw:
+        _fail(path, "[sweep]", "missing required section")
+    sweep = _check_section(path, "sweep", raw["sweep"], _SCHEMA["sweep"])
+    solver = _check_section(path, "solver", raw.get("solver", {}), _SCHEMA["solver"])
+    output = _check_section(path, "output", raw.get("output", {}), _SCHEMA["output"])
+    for key in ("rtol", "atol", "newton_tol", "closure_tol"):
+        _positive(path, f"solver.{key}", solver[key])
+    _positive(path, "solver.max_steps", solver["max_steps"])
+    if solver["method"] not in _SOLVERS:
+        _fail(path, "solver.method", f"expected one of {list(_SOLVERS)}, got {solver['method']!r}")
+    _positive(path, "sweep.chunk_size", sweep["chunk_size"])
+    _positive(path, "sweep.max_period", sweep["max_period"])
+    _positive(path, "sweep.circle_radius", sweep["circle_radius"], allow_none=True)
+    if sweep["n_samples"] < 3:
+        _fail(path, "sweep.n_samples", f"expected an integer >= 3, got {sweep['n_samples']}")
+    if sweep["y0"] is not None and not all(
+        isinstance(v, _NUMBER) and not isinstance(v, bool) for v in sweep["y0"]
+    ):
+        _fail(path, "sweep.y0", f"expected a list of numbers, got {sweep['y0']!r}")
+    if fit is not None:
+        for key in ("width", "depth", "steps", "n_samples"):
+            _positive(path, f"network.fit.{key}", fit[key])
+        _positive(path, "network.fit.learning_rate", fit["learning_rate"])
+    levels = _levels(path, sweep["levels"])
+    return SweepConfig(path, raw, network, fit, system, sweep, solver, output, levels)

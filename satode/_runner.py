@@ -1,0 +1,291 @@
+"""Running a sweep config end to end: build the field, sweep in blocks, write results as it goes.
+
+Results are written block by block with atomic renames (`results.csv`, `progress.json`), so a
+killed sweep loses at most one block; rerunning the same command resumes after the last block
+written, from the orbit that block ended on. A different config in the same folder is refused.
+"""
+
+import csv
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import diffrax as dfx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._config import SweepConfig
+from ._errors import InputError
+from ._fit import fit_vector_field
+from ._flow import FlowOptions
+from ._io import load_mlp, save_mlp
+from ._mlp import SaturatingMLP
+from ._periodic_orbit import Shooting
+from ._report import write_report
+from ._sweep import sweep
+from ._tables import analysis_rows, json_safe
+from ._target import resolve_field
+
+_SOLVERS = {
+    "dopri8": dfx.Dopri8,
+    "dopri5": dfx.Dopri5,
+    "tsit5": dfx.Tsit5,
+    "kvaerno5": dfx.Kvaerno5,
+}
+# Levels per written block: small enough to lose little on a kill, large enough that the
+# per-call overhead is negligible.
+_BLOCK_CHUNKS = 4
+
+
+def flow_options(solver: dict) -> FlowOptions:
+    return FlowOptions(
+        solver=_SOLVERS[solver["method"]](),
+        rtol=float(solver["rtol"]),
+        atol=float(solver["atol"]),
+        max_steps=int(solver["max_steps"]),
+    )
+
+
+def shooting_options(solver: dict) -> Shooting:
+    tol = float(solver["newton_tol"])
+    return Shooting(rtol=tol, atol=tol, closure_tol=float(solver["closure_tol"]))
+
+
+def build_field(config: SweepConfig, out_dir: Path | None = None):
+    """The vector field a config sweeps, and where its first search starts."""
+    if config.system is not None:
+        s = config.system
+        field, _, y0 = resolve_field(s["name"], preset=s["preset"], params=s["params"])
+        return field, y0
+    net = config.network
+    if net["file"] is not None:
+        file = Path(net["file"])
+        if not file.is_absolute():
+            file = Path(config.path).parent / file
+        mlp = load_mlp(file)
+    else:
+        mlp = fit_network(config.fit, config.path)
+        if out_dir is not None:
+            save_mlp(out_dir / "network.npz", mlp)
+    for key in ("gain", "shift"):
+        if net[key] is not None:
+            from ._analysis import at_level
+
+            mlp = at_level(mlp, key, net[key])
+    return mlp, [1.0] + [0.0] * (mlp.dim - 1)
+
+
+def fit_network(fit: dict, path: str) -> SaturatingMLP:
+    """Fit a network by the paper's vector-field regression, as `[network.fit]` describes."""
+    target, _, _ = resolve_field(fit["system"], preset=fit["preset"], params=fit["params"])
+    if len(fit["radius"]) != 2:
+        raise InputError(f"{path}: network.fit.radius: expected [r_min, r_max]")
+    key_init, key_fit = jax.random.split(jax.random.key(fit["seed"]))
+    mlp = SaturatingMLP.random(
+        key_init,
+        target.dim,
+        fit["width"],
+        fit["depth"],
+        activation=fit["activation"],
+        weight_std=fit["weight_std"],
+        shift=fit["shift"],
+    )
+    mlp, _ = fit_vector_field(
+        mlp,
+        target,
+        key_fit,
+        n_samples=fit["n_samples"],
+        radius=tuple(fit["radius"]),
+        steps=fit["steps"],
+        learning_rate=fit["learning_rate"],
+        optimizer=fit["optimizer"],
+        row_norm_max=fit["row_norm_max"],
+        train_first_bias=fit["train_first_bias"],
+    )
+    return mlp
+
+
+def _atomic_write(path: Path, text: str):
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _write_csv(path: Path, rows: list[dict]):
+    columns = list(rows[0]) if rows else []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _read_csv(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    out = []
+    for row in rows:
+        parsed = {}
+        for k, v in row.items():
+            if v in ("True", "False"):
+                parsed[k] = v == "True"
+            else:
+                try:
+                    parsed[k] = float(v)
+                except ValueError:
+                    parsed[k] = v
+        out.append(parsed)
+    return out
+
+
+def config_digest(config: SweepConfig) -> str:
+    text = json.dumps(config.raw, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _versions() -> dict:
+    import diffrax
+    import equinox
+    import optax
+    import optimistix
+
+    from . import __version__
+
+    return {
+        "satode": __version__,
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "diffrax": diffrax.__version__,
+        "equinox": equinox.__version__,
+        "optimistix": optimistix.__version__,
+        "optax": optax.__version__,
+        "numpy": np.__version__,
+    }
+
+
+def run_config(config: SweepConfig, out_dir, *, progress=True) -> list[dict]:
+    """Run a validated sweep config into `out_dir`; resume if `out_dir` holds a partial run.
+
+    **Returns:** the result rows (one dict per level).
+
+    **Raises:** `InputError` if `out_dir` is not writable or holds a run of another config.
+    """
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise InputError(f"{out_dir}: output folder is not writable ({e.strerror or e})") from None
+    digest = config_digest(config)
+    progress_file = out_dir / "progress.json"
+    results_file = out_dir / "results.csv"
+    state = {"config_digest": digest, "done": 0, "y0": None, "period": None}
+    rows: list[dict] = []
+    if progress_file.exists():
+        old = json.loads(progress_file.read_text())
+        if old.get("config_digest") != digest:
+            raise InputError(
+                f"{out_dir}: holds results of a different config (digest "
+                f"{old.get('config_digest')} != {digest}); use another --out or delete it"
+            )
+        state = old
+        rows = _read_csv(results_file)[: state["done"]] if results_file.exists() else []
+        state["done"] = len(rows)
+
+    t_start = time.perf_counter()
+    field, y0 = build_field(config, out_dir)
+    sw = config.sweep
+    if sw["y0"] is not None:
+        y0 = sw["y0"]
+    if y0 is None or len(y0) != field_dim(field, y0):
+        raise InputError(f"{config.path}: sweep.y0: expected {field_dim(field, y0)} numbers")
+    options = flow_options(config.solver)
+    shooting = shooting_options(config.solver)
+    levels = np.asarray(config.levels, dtype=np.float64)
+    chunk = min(sw["chunk_size"], len(levels))
+    block = chunk * _BLOCK_CHUNKS
+    y_carry = jnp.asarray(state["y0"] if state["y0"] is not None else y0, jnp.float64)
+    t_carry = state["period"] if state["period"] is not None else sw["period"]
+    timings = []
+    compile_s = None
+    for start in range(state["done"], len(levels), block):
+        part = levels[start : start + block]
+        padded = np.concatenate([part, np.full(block - len(part), part[-1])])
+        t0 = time.perf_counter()
+        result = sweep(
+            field,
+            jnp.asarray(padded),
+            y_carry,
+            parameter=sw["parameter"],
+            period=t_carry,
+            warm_start=sw["warm_start"],
+            chunk_size=chunk,
+            n_samples=sw["n_samples"],
+            circle_radius=sw["circle_radius"],
+            transient=sw["transient"],
+            options=options,
+            shooting=shooting,
+            max_period=sw["max_period"],
+        )
+        jax.block_until_ready(result)
+        elapsed = time.perf_counter() - t0
+        if compile_s is None:
+            compile_s = elapsed
+        timings.append(elapsed)
+        rows += analysis_rows(part, jax.tree.map(lambda x: x[: len(part)], result.analysis))
+        if sw["warm_start"] and np.isfinite(float(result.last_period)):
+            y_carry, t_carry = result.last_y0, float(result.last_period)
+        state.update(
+            done=len(rows),
+            y0=[float(v) for v in np.asarray(y_carry)],
+            period=None if t_carry is None else float(t_carry),
+        )
+        _write_csv(results_file, rows)
+        _atomic_write(progress_file, json.dumps(state))
+        if progress:
+            print(
+                f"satode sweep: {len(rows)}/{len(levels)} levels "
+                f"({time.perf_counter() - t_start:.1f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
+    manifest = {
+        "config_file": config.path,
+        "config": config.raw,
+        "config_digest": digest,
+        "levels": len(levels),
+        "statuses": {s: sum(r["status"] == s for r in rows) for s in {r["status"] for r in rows}},
+        "versions": _versions(),
+        "dtype": str(y_carry.dtype),
+        "device": str(jax.devices()[0]),
+        "platform": platform.platform(),
+        "timings_s": {
+            "total": time.perf_counter() - t_start,
+            "first_block_including_compile": compile_s,
+            "blocks": timings,
+        },
+        "command": sys.argv,
+    }
+    _atomic_write(out_dir / "manifest.json", json.dumps(json_safe(manifest), indent=2, default=str))
+    write_report(
+        rows,
+        out_dir,
+        parameter=sw["parameter"],
+        title=config.output["title"] or f"satode sweep: {Path(config.path).name}",
+    )
+    return rows
+
+
+def field_dim(field, y0) -> int:
+    dim = getattr(field, "dim", None)
+    return int(dim) if dim is not None else len(y0)
