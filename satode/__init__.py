@@ -1,6 +1,21 @@
 """satode: activation saturation and Floquet/Lyapunov spectrum collapse in Neural ODEs."""
 
 from . import systems as systems
+from ._activations import (
+    Activation as Activation,
+    ACTIVATIONS as ACTIVATIONS,
+    get_activation as get_activation,
+)
+from ._analysis import (
+    analyse_orbit as analyse_orbit,
+    at_level as at_level,
+    CurveAnalysis as CurveAnalysis,
+    OrbitAnalysis as OrbitAnalysis,
+)
+from ._bounds import saturation_audit as saturation_audit, SaturationAudit as SaturationAudit
+from ._curve import circle as circle, circle_spectrum as circle_spectrum, CurveSpectrum as CurveSpectrum
+from ._errors import InputError as InputError
+from ._fit import fit_vector_field as fit_vector_field, sample_annulus as sample_annulus
 from ._floquet import (
     floquet as floquet,
     FloquetSpectrum as FloquetSpectrum,
@@ -8,11 +23,15 @@ from ._floquet import (
     Monodromy as Monodromy,
 )
 from ._flow import FlowOptions as FlowOptions, integrate as integrate
+from ._io import load_mlp as load_mlp, save_mlp as save_mlp
+from ._mlp import SaturatingMLP as SaturatingMLP
 from ._periodic_orbit import (
     find_periodic_orbit as find_periodic_orbit,
     PeriodicOrbit as PeriodicOrbit,
+    sample_orbit as sample_orbit,
     Shooting as Shooting,
 )
 from ._results import RESULTS as RESULTS, status_name as status_name
+from ._sweep import sweep as sweep, SweepResult as SweepResult
 
 __version__ = "0.1.0"

@@ -32,6 +32,7 @@ def _pad(levels, chunk_size):
 
 
 @eqx.filter_jit
+@eqx.debug.assert_max_traces(max_traces=None)  # counts compilations (tests check compile-once)
 def _sweep_chunks(vector_field, parameter, chunks, y0, period, warm_start, kwargs):
     def analyse(level, y_guess, t_guess):
         vf = at_level(vector_field, parameter, level)

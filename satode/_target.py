@@ -1,6 +1,7 @@
 """Resolving what the user names on the command line or in a config into a vector field."""
 
 import importlib.util
+import math
 from pathlib import Path
 
 from ._analysis import at_level
@@ -21,6 +22,8 @@ def parse_assignments(items: list[str], *, what: str = "--set") -> dict[str, flo
             out[name.strip()] = float(value)
         except ValueError:
             raise InputError(f"{what} {item!r}: value {value!r} is not a number") from None
+        if not math.isfinite(out[name.strip()]):
+            raise InputError(f"{what} {item!r}: expected a finite number")
     return out
 
 
@@ -32,7 +35,29 @@ def parse_vector(text: str, *, what: str) -> list[float]:
         raise InputError(f"{what} {text!r}: expected comma-separated numbers") from None
     if not values:
         raise InputError(f"{what} {text!r}: expected at least one number")
+    if not all(math.isfinite(v) for v in values):
+        raise InputError(f"{what} {text!r}: expected finite numbers")
     return values
+
+
+def check_field(field, y0, *, what: str):
+    """Trace `field(0, y0, None)` abstractly (no compute): a field that raises or returns a
+    state of another shape is reported as an `InputError` naming `what`, not a JAX traceback."""
+    import jax
+    import jax.numpy as jnp
+
+    y = jax.ShapeDtypeStruct((len(y0),), jnp.asarray(0.0).dtype)
+    try:
+        out = jax.eval_shape(lambda y: field(0.0, y, None), y)
+    except Exception as e:  # the user's code: report, don't crash
+        msg = " ".join(str(e).split())
+        raise InputError(f"{what}: evaluating the field failed ({type(e).__name__}: {msg})") from None
+    shape = getattr(out, "shape", None)
+    if shape != y.shape:
+        raise InputError(
+            f"{what}: the field returns shape {shape} for a state of shape {y.shape} "
+            f"(check --y0's length)"
+        )
 
 
 def _load_python_field(spec: str):

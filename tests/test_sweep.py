@@ -1,0 +1,83 @@
+"""Sweeps: vmap equals a loop, compile once per size, failing levels stay local."""
+
+from pathlib import Path
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import satode
+from satode import systems
+from satode._sweep import _sweep_chunks
+
+SHARED = Path(__file__).parents[1] / ".." / "shared"
+Y0 = jnp.array([0.3, 0.1])
+analyse = eqx.filter_jit(satode.analyse_orbit)
+
+
+def test_vmap_sweep_equals_python_loop():
+    levels = jnp.array([0.3, 0.5, 0.8, 1.0, 1.3, 1.7, 2.0, 2.5])
+    result = satode.sweep(systems.StuartLandau(), levels, Y0, parameter="mu", warm_start=False)
+    for i, mu in enumerate(levels):
+        single = analyse(systems.StuartLandau(mu=mu), Y0, n_samples=2049)
+        assert result.analysis.result._value[i] == single.result._value
+        np.testing.assert_allclose(result.analysis.orbit.period[i], single.orbit.period, rtol=1e-10)
+        np.testing.assert_allclose(
+            result.analysis.spectrum.exponents[i], single.spectrum.exponents, rtol=0, atol=1e-10
+        )
+
+
+def test_warm_started_sweep_matches_analytic():
+    levels = jnp.linspace(0.5, 2.0, 8)
+    result = satode.sweep(systems.StuartLandau(), levels, Y0, parameter="mu", chunk_size=2)
+    np.testing.assert_allclose(result.analysis.orbit.period, 2 * np.pi, rtol=1e-9)
+    np.testing.assert_allclose(result.analysis.spectrum.exponents[:, 1], -2 * levels, atol=1e-8)
+
+
+def test_level_without_cycle_is_local():
+    levels = jnp.array([0.5, 1.0, -0.5, 1.5, -1.0, 2.0, 0.7, 1.2])
+    result = satode.sweep(systems.StuartLandau(), levels, Y0, parameter="mu", chunk_size=4)
+    status = np.asarray(result.analysis.result._value)
+    no_orbit = satode.RESULTS.no_orbit._value
+    np.testing.assert_array_equal(status == no_orbit, np.asarray(levels) < 0)
+    ok = np.asarray(levels) > 0
+    np.testing.assert_allclose(result.analysis.orbit.period[ok], 2 * np.pi, rtol=1e-9)
+    np.testing.assert_allclose(
+        result.analysis.spectrum.exponents[ok, 1], -2 * np.asarray(levels)[ok], atol=1e-8
+    )
+    assert np.all(np.isnan(result.analysis.orbit.period[~ok]))
+
+
+@pytest.mark.parametrize("n", [8, 64])
+def test_compiles_once_per_size(n):
+    field = systems.StuartLandau()
+    before = eqx.debug.get_num_traces(_sweep_chunks)
+    for offset in (0.0, 0.1, 0.2):
+        levels = jnp.linspace(0.5 + offset, 1.5 + offset, n)
+        satode.sweep(field, levels, Y0, parameter="mu", n_samples=33)
+    assert eqx.debug.get_num_traces(_sweep_chunks) - before == 1
+
+
+def test_mlp_sweep_bound_order_and_circle():
+    mlp = satode.load_mlp(SHARED / "paper" / "paper_F_biased_256.npz")
+    levels = jnp.array([1.0, 1.2, 1.4, 1.6])
+    result = satode.sweep(mlp, levels, jnp.array([1.0, 0.0]), circle_radius=1.0, n_samples=513)
+    a = result.analysis
+    assert np.all(np.asarray(a.result._value) == 0)
+    # |λ_i| <= C_emp <= C̃ <= C_theory on every orbit (the audit's own slack is 1e-9).
+    lam = np.max(np.abs(np.asarray(a.spectrum.exponents)), axis=1)
+    assert np.all(lam <= np.asarray(a.audit.c_empirical))
+    assert np.all(np.asarray(a.audit.c_empirical) <= np.asarray(a.audit.c_refined))
+    assert np.all(np.asarray(a.audit.c_refined) <= np.asarray(a.audit.c_theory))
+    assert np.all(np.asarray(a.audit.rotation_ratio) >= 1)
+    # The prescribed circle reproduces the paper's Table 2 at s = 1 (DOP853, rtol 1e-11).
+    mu = np.sort(np.abs(np.asarray(a.curve.spectrum.multipliers[0])))
+    np.testing.assert_allclose(mu, [2.3016279272924933e-05, 1.1782861912015496], rtol=1e-6)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="levels"):
+        satode.sweep(systems.StuartLandau(), jnp.array([]), Y0, parameter="mu")
+    with pytest.raises(ValueError, match="not a field"):
+        satode.sweep(systems.StuartLandau(), jnp.array([1.0]), Y0, parameter="gain")
