@@ -2,13 +2,36 @@
 
 import argparse
 import json
+import math
 import sys
 
 _EPILOG = "Documentation: README.md. Exit status: 0 ok, 1 computation failed, 2 bad input."
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line `satode: error: …` (exit 2), like every other input error."""
+
+    def error(self, message):
+        self.exit(2, f"satode: error: {self.prog}: {message} (see '{self.prog} --help')\n")
+
+
+def _vector_options(argv: list[str]) -> list[str]:
+    """`--y0 -1,0` → `--y0=-1,0`: argparse takes a value starting with '-' for an option."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        nxt = argv[i + 1] if i + 1 < len(argv) else ""
+        if argv[i] == "--y0" and len(nxt) > 1 and nxt[0] == "-" and nxt[1] in "0123456789.":
+            out.append(f"--y0={nxt}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="satode", description=__doc__, epilog=_EPILOG)
+    p = _Parser(prog="satode", description=__doc__, epilog=_EPILOG)
     p.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -43,7 +66,7 @@ def _floquet(args) -> int:
     from ._flow import FlowOptions
     from ._results import RESULTS, status_name
     from ._tables import audit_record, json_safe
-    from ._target import parse_assignments, parse_vector, resolve_field
+    from ._target import check_field, parse_assignments, parse_vector, resolve_field
 
     params = parse_assignments(args.set)
     field, resolved, y0 = resolve_field(args.system, preset=args.preset, params=params)
@@ -57,12 +80,19 @@ def _floquet(args) -> int:
     if args.circle is not None and len(y0) != 2:
         raise InputError("--circle: the prescribed circle needs a planar (2-D) field")
     for name in ("rtol", "atol"):
-        if not getattr(args, name) > 0:
-            raise InputError(f"--{name}: expected a number > 0, got {getattr(args, name)}")
+        if not (math.isfinite(getattr(args, name)) and getattr(args, name) > 0):
+            raise InputError(f"--{name}: expected a finite number > 0, got {getattr(args, name)}")
+    if args.period is not None and not (math.isfinite(args.period) and args.period > 0):
+        raise InputError(f"--period: expected a finite number > 0, got {args.period}")
+    if args.circle is not None and not (math.isfinite(args.circle) and args.circle > 0):
+        raise InputError(f"--circle: expected a finite radius > 0, got {args.circle}")
+    if not (math.isfinite(args.transient) and args.transient >= 0):
+        raise InputError(f"--transient: expected a finite number >= 0, got {args.transient}")
     if args.max_steps < 1:
         raise InputError(f"--max-steps: expected an integer >= 1, got {args.max_steps}")
     if args.samples < 3:
         raise InputError(f"--samples: expected an integer >= 3, got {args.samples}")
+    check_field(field, y0, what=args.system)
     options = FlowOptions(rtol=args.rtol, atol=args.atol, max_steps=args.max_steps)
     dtype = jnp.float32 if args.float32 else jnp.float64
     run = eqx.filter_jit(analyse_orbit)
@@ -155,6 +185,7 @@ def _sweep(args) -> int:
 
 
 def main(argv=None) -> int:
+    argv = _vector_options(list(sys.argv[1:] if argv is None else argv))
     args = _parser().parse_args(argv)
     import jax
 

@@ -118,6 +118,10 @@ def _positive(path, key, value, *, allow_none=False):
         _fail(path, key, f"expected a finite number > 0, got {value!r}")
 
 
+def _finite_number(v) -> bool:
+    return isinstance(v, _NUMBER) and not isinstance(v, bool) and abs(v) < float("inf")
+
+
 def _levels(path, spec) -> list[float]:
     import numpy as np
 
@@ -130,6 +134,9 @@ def _levels(path, spec) -> list[float]:
         values = [float(v) for v in spec]
     else:
         spec = _check_section(path, "sweep.levels", spec, _LEVEL_KEYS)
+        for key in ("start", "stop"):
+            if not _finite_number(spec[key]):
+                _fail(path, f"sweep.levels.{key}", f"levels must be finite, got {spec[key]!r}")
         if spec["num"] < 1:
             _fail(path, "sweep.levels.num", f"expected an integer >= 1, got {spec['num']}")
         if spec["spacing"] == "linear":
@@ -194,10 +201,20 @@ def load_config(path) -> SweepConfig:
     _positive(path, "sweep.circle_radius", sweep["circle_radius"], allow_none=True)
     if sweep["n_samples"] < 3:
         _fail(path, "sweep.n_samples", f"expected an integer >= 3, got {sweep['n_samples']}")
-    if sweep["y0"] is not None and not all(
-        isinstance(v, _NUMBER) and not isinstance(v, bool) for v in sweep["y0"]
+    _positive(path, "sweep.period", sweep["period"], allow_none=True)
+    if not (0 <= sweep["transient"] < float("inf")):
+        _fail(path, "sweep.transient", f"expected a finite number >= 0, got {sweep['transient']!r}")
+    if sweep["y0"] is not None and not (
+        sweep["y0"] and all(_finite_number(v) for v in sweep["y0"])
     ):
-        _fail(path, "sweep.y0", f"expected a list of numbers, got {sweep['y0']!r}")
+        _fail(path, "sweep.y0", f"expected a non-empty list of finite numbers, got {sweep['y0']!r}")
+    for section, table in (("system", system), ("network.fit", fit)):
+        for key, value in (table or {}).get("params", {}).items():
+            if not _finite_number(value):
+                _fail(path, f"{section}.params.{key}", f"expected a finite number, got {value!r}")
+    for key in ("gain", "shift"):
+        if network is not None and network[key] is not None and not _finite_number(network[key]):
+            _fail(path, f"network.{key}", f"expected a finite number, got {network[key]!r}")
     if fit is not None:
         for key in ("width", "depth", "steps", "n_samples"):
             _positive(path, f"network.fit.{key}", fit[key])

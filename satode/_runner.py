@@ -203,8 +203,24 @@ def run_config(config: SweepConfig, out_dir, *, progress=True) -> list[dict]:
         state["done"] = len(rows)
 
     t_start = time.perf_counter()
-    field, y0 = build_field(config, out_dir)
     sw = config.sweep
+    if config.network is not None and sw["parameter"] not in ("gain", "shift"):
+        raise InputError(
+            f"{config.path}: sweep.parameter: {sw['parameter']!r} is not a parameter of a "
+            "network; expected 'gain' or 'shift'"
+        )
+    try:
+        field, y0 = build_field(config, out_dir)
+    except InputError as e:
+        where = "system" if config.system is not None else "network"
+        raise InputError(f"{config.path}: [{where}]: {e}") from None
+    names = getattr(field, "param_names", ("gain", "shift") if config.network is not None else ())
+    if sw["parameter"] not in names:
+        default = " (the default)" if "parameter" not in config.raw["sweep"] else ""
+        raise InputError(
+            f"{config.path}: sweep.parameter: {sw['parameter']!r}{default} is not a parameter "
+            f"of this field; expected one of {list(names)}"
+        )
     if sw["y0"] is not None:
         y0 = sw["y0"]
     if y0 is None or len(y0) != field_dim(field, y0):

@@ -51,6 +51,7 @@ def check_field(field, y0, *, what: str):
         out = jax.eval_shape(lambda y: field(0.0, y, None), y)
     except Exception as e:  # the user's code: report, don't crash
         msg = " ".join(str(e).split())
+        msg = msg if len(msg) <= 300 else msg[:297] + "..."
         raise InputError(f"{what}: evaluating the field failed ({type(e).__name__}: {msg})") from None
     shape = getattr(out, "shape", None)
     if shape != y.shape:
