@@ -13,17 +13,26 @@ from ._analysis import (
     OrbitAnalysis as OrbitAnalysis,
 )
 from ._bounds import saturation_audit as saturation_audit, SaturationAudit as SaturationAudit
-from ._curve import circle as circle, circle_spectrum as circle_spectrum, CurveSpectrum as CurveSpectrum
+from ._curve import (
+    circle as circle,
+    circle_spectrum as circle_spectrum,
+    CurveSpectrum as CurveSpectrum,
+)
 from ._errors import InputError as InputError
 from ._fit import fit_vector_field as fit_vector_field, sample_annulus as sample_annulus
 from ._floquet import (
     floquet as floquet,
     FloquetSpectrum as FloquetSpectrum,
-    monodromy as monodromy,
     Monodromy as Monodromy,
+    monodromy as monodromy,
 )
 from ._flow import FlowOptions as FlowOptions, integrate as integrate
 from ._io import load_mlp as load_mlp, save_mlp as save_mlp
+from ._lyapunov import (
+    lyapunov_audit as lyapunov_audit,
+    lyapunov_spectrum as lyapunov_spectrum,
+    LyapunovSpectrum as LyapunovSpectrum,
+)
 from ._mlp import SaturatingMLP as SaturatingMLP
 from ._periodic_orbit import (
     find_periodic_orbit as find_periodic_orbit,
@@ -33,5 +42,6 @@ from ._periodic_orbit import (
 )
 from ._results import RESULTS as RESULTS, status_name as status_name
 from ._sweep import sweep as sweep, SweepResult as SweepResult
+
 
 __version__ = "0.1.0"

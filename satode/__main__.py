@@ -2,4 +2,5 @@ import sys
 
 from ._cli import main
 
+
 sys.exit(main())

@@ -10,6 +10,7 @@ from jaxtyping import Array, ArrayLike, Float
 
 from ._errors import InputError
 
+
 _SQRT_2 = math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 

@@ -1,7 +1,6 @@
 """One level, end to end: the orbit of the actual field, its Floquet spectrum and bound audit."""
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 
 from ._bounds import saturation_audit, SaturationAudit
@@ -10,7 +9,8 @@ from ._floquet import floquet, FloquetSpectrum
 from ._flow import FlowOptions
 from ._mlp import SaturatingMLP
 from ._periodic_orbit import find_periodic_orbit, PeriodicOrbit, sample_orbit, Shooting
-from ._results import RESULTS
+from ._results import nan_unless, RESULTS
+
 
 # Checks that turn an `ok` into `check_failed`. The trivial multiplier of an orbit closed to
 # 1e-8 sits within ~1e-8·‖M‖ of 1; 1e-5 leaves room for ill-conditioned M yet catches a wrong
@@ -83,7 +83,7 @@ def analyse_orbit(
     audit = curve = None
     if isinstance(vector_field, SaturatingMLP):
         samples = sample_orbit(vector_field, orbit, args, n=n_samples, options=options)
-        audit = _nan_unless(
+        audit = nan_unless(
             orbit.result == RESULTS.successful,
             saturation_audit(
                 vector_field, samples, period=orbit.period, exponents=spectrum.exponents
@@ -108,24 +108,9 @@ def analyse_orbit(
     return analysis
 
 
-def _nan_unless(ok, tree):
-    """NaN in every floating leaf (False in boolean ones) of `tree` unless `ok`."""
-
-    def mask(x):
-        if jnp.issubdtype(x.dtype, jnp.floating):
-            return jnp.where(ok, x, jnp.nan)
-        if x.dtype == jnp.bool_:
-            return x & ok
-        return x
-
-    return jax.tree.map(mask, tree)
-
-
 def at_level(vector_field, parameter: str, level):
-    """`vector_field` with its field `parameter` (`"gain"`, `"shift"`, `"current"`…) set to `level`."""
+    """`vector_field` with its field `parameter` (`"gain"`, `"current"`…) set to `level`."""
     if not hasattr(vector_field, parameter):
-        raise ValueError(
-            f"parameter {parameter!r} is not a field of {type(vector_field).__name__}"
-        )
+        raise ValueError(f"parameter {parameter!r} is not a field of {type(vector_field).__name__}")
     old = getattr(vector_field, parameter)
     return eqx.tree_at(lambda m: getattr(m, parameter), vector_field, jnp.asarray(level, old.dtype))

@@ -7,6 +7,7 @@ from jaxtyping import Array, Bool, Float
 
 from ._mlp import SaturatingMLP
 
+
 # `|λ_i| ≤ C_emp` compares an exact average against a sampled sup; `C_emp ≤ C̃ ≤ C_theory` holds
 # pointwise, so only rounding separates the sides: a relative slack of 1e-9 covers both.
 _ORDER_SLACK = 1e-9
@@ -80,7 +81,7 @@ def saturation_audit(
     activation = mlp.activation_fn
     dtype = samples.dtype
     pre = jax.vmap(mlp.pre_activations)(samples)
-    deltas, crossings = zip(*(_layer_delta(activation, u) for u in pre))
+    deltas, crossings = zip(*(_layer_delta(activation, u) for u in pre), strict=True)
     delta = jnp.stack(deltas)
     c_w = mlp.weight_constant()
     c_theory = c_w * jnp.prod(delta)
@@ -96,7 +97,9 @@ def saturation_audit(
     rotation = c_emp * period / (2 * jnp.pi) if planar else nan
     max_abs = nan if exponents is None else jnp.max(jnp.abs(exponents))
     slack = 1 + _ORDER_SLACK
-    refined_ok = jnp.isnan(c_refined) | ((c_emp <= c_refined * slack) & (c_refined <= c_theory * slack))
+    refined_ok = jnp.isnan(c_refined) | (
+        (c_emp <= c_refined * slack) & (c_refined <= c_theory * slack)
+    )
     exponent_ok = jnp.isnan(max_abs) | (max_abs <= c_emp * slack)
     contained = exponent_ok & (c_emp <= c_theory * slack) & refined_ok
     return SaturationAudit(

@@ -5,6 +5,7 @@ import json
 import math
 import sys
 
+
 _EPILOG = "Documentation: README.md. Exit status: 0 ok, 1 computation failed, 2 bad input."
 
 
@@ -157,15 +158,25 @@ def _print_human(record: dict):
     print("  exponents   " + "  ".join(f"{v:.10g}" for v in record["exponents"]))
     mods = [abs(complex(*m)) for m in record["multipliers"]]
     print("  |mu|        " + "  ".join(f"{v:.6e}" for v in mods))
-    print(f"  checks      |mu_triv - 1| = {record['trivial_multiplier_error']:.2e}, "
-          f"Liouville residual = {record['liouville_residual']:.2e}")
+    print(
+        f"  checks      |mu_triv - 1| = {record['trivial_multiplier_error']:.2e}, "
+        f"Liouville residual = {record['liouville_residual']:.2e}"
+    )
     audit = record.get("audit")
     if audit:
-        print("  delta       " + "  ".join(f"{d:.6g}" for d in audit["delta"])
-              + f"   zero crossing: {audit['zero_crossing']}")
-        print(f"  C_W {audit['c_w']:.6g}   C_theory {audit['c_theory']:.6g}   "
-              f"C_emp {audit['c_empirical']:.6g}   C_refined {audit['c_refined']}")
-        print(f"  rotation    C_emp*T/2pi = {audit['rotation_ratio']}   order ok: {audit['contained']}")
+        print(
+            "  delta       "
+            + "  ".join(f"{d:.6g}" for d in audit["delta"])
+            + f"   zero crossing: {audit['zero_crossing']}"
+        )
+        print(
+            f"  C_W {audit['c_w']:.6g}   C_theory {audit['c_theory']:.6g}   "
+            f"C_emp {audit['c_empirical']:.6g}   C_refined {audit['c_refined']}"
+        )
+        print(
+            f"  rotation    C_emp*T/2pi = {audit['rotation_ratio']}   "
+            f"order ok: {audit['contained']}"
+        )
 
 
 def _sweep(args) -> int:

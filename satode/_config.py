@@ -8,6 +8,7 @@ from typing import Any
 
 from ._errors import InputError
 
+
 _SOLVERS = ("dopri8", "dopri5", "tsit5", "kvaerno5")
 
 
@@ -64,7 +65,9 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     ),
     "output": _spec(title=((str,), None), table_rows=((int,), 60)),
 }
-_LEVEL_KEYS = _spec(start=(_NUMBER, ...), stop=(_NUMBER, ...), num=((int,), ...), spacing=((str,), "linear"))
+_LEVEL_KEYS = _spec(
+    start=(_NUMBER, ...), stop=(_NUMBER, ...), num=((int,), ...), spacing=((str,), "linear")
+)
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,9 @@ def _check_section(path, name, table, schema):
         ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
         if not ok:
             expected = " or ".join(t.__name__ for t in types)
-            _fail(path, f"{name}.{key}", f"expected {expected}, got {type(value).__name__} {value!r}")
+            _fail(
+                path, f"{name}.{key}", f"expected {expected}, got {type(value).__name__} {value!r}"
+            )
         out[key] = value
     for key, (_, default) in schema.items():
         if key not in out:
@@ -114,7 +119,9 @@ def _check_section(path, name, table, schema):
 def _positive(path, key, value, *, allow_none=False):
     if value is None and allow_none:
         return
-    if not (isinstance(value, (int, float)) and value > 0 and value == value and value != float("inf")):
+    if not (
+        isinstance(value, (int, float)) and value > 0 and value == value and value != float("inf")
+    ):
         _fail(path, key, f"expected a finite number > 0, got {value!r}")
 
 
@@ -146,7 +153,9 @@ def _levels(path, spec) -> list[float]:
                 _fail(path, "sweep.levels", "log spacing needs start > 0 and stop > 0")
             values = np.geomspace(spec["start"], spec["stop"], spec["num"]).tolist()
         else:
-            _fail(path, "sweep.levels.spacing", f"expected 'linear' or 'log', got {spec['spacing']!r}")
+            _fail(
+                path, "sweep.levels.spacing", f"expected 'linear' or 'log', got {spec['spacing']!r}"
+            )
     bad = [v for v in values if not np.isfinite(v)]
     if bad:
         _fail(path, "sweep.levels", f"levels must be finite, got {bad[0]!r}")

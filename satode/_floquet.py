@@ -10,7 +10,8 @@ from jaxtyping import Array, Complex, Float, Int
 
 from ._flow import FlowOptions, integrate, variational_flow
 from ._periodic_orbit import PeriodicOrbit
-from ._results import RESULTS
+from ._results import nan_unless, RESULTS
+
 
 # A multiplier below this fraction of the largest is beyond what eig(M) resolves in float64
 # (M's entries carry ~1e-16 relative error, amplified by the orbit's conditioning).
@@ -160,8 +161,8 @@ def floquet(
     order = jnp.argsort(-jnp.abs(values))
     found = orbit.result == RESULTS.successful
     spectrum = FloquetSpectrum(
-        multipliers=jnp.where(found, values[order], jnp.nan),
-        exponents=jnp.where(found, -jnp.sort(-exponents), jnp.nan),
+        multipliers=values[order],
+        exponents=-jnp.sort(-exponents),
         trivial_index=jnp.argmax(order == trivial),
         trivial_multiplier_error=trivial_error,
         liouville_residual=liouville_residual,
@@ -171,6 +172,7 @@ def floquet(
         result=mono.result,
         method=method_name,
     )
+    spectrum = nan_unless(found, spectrum)
     if throw:
         spectrum = eqx.error_if(
             spectrum, spectrum.result != RESULTS.successful, "Floquet spectrum failed"

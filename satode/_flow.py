@@ -32,7 +32,9 @@ class FlowOptions(eqx.Module):
 
     def __check_init__(self):
         if not (self.rtol > 0 and self.atol > 0):
-            raise ValueError(f"FlowOptions: rtol and atol must be > 0, got {self.rtol}, {self.atol}")
+            raise ValueError(
+                f"FlowOptions: rtol and atol must be > 0, got {self.rtol}, {self.atol}"
+            )
         if not self.max_steps >= 1:
             raise ValueError(f"FlowOptions: max_steps must be >= 1, got {self.max_steps}")
 

@@ -18,6 +18,7 @@ from ._activations import ACTIVATIONS
 from ._errors import InputError
 from ._mlp import SaturatingMLP
 
+
 _LAYER_KEY = re.compile(r"^([Wb])([1-9][0-9]*)$")
 _OPTIONAL_KEYS = ("gain", "shift", "activation")
 

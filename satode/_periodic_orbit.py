@@ -155,7 +155,9 @@ def _return_map_search(
         collapsed = ret.crossed & ~(size > _EQUILIBRIUM_SIZE * _scale(ret.y))
         too_slow = ~ret.crossed & (window >= max_period)
         result = RESULTS.where(
-            (ret.result == RESULTS.successful) & (collapsed | too_slow), RESULTS.no_orbit, ret.result
+            (ret.result == RESULTS.successful) & (collapsed | too_slow),
+            RESULTS.no_orbit,
+            ret.result,
         )
         period = jnp.where(ret.crossed, ret.time, period)
         window = jnp.where(ret.crossed, 3 * ret.time, jnp.minimum(4 * window, max_period))
@@ -276,7 +278,14 @@ def find_periodic_orbit(
 
     def search(y, budget, period_guess):
         return _return_map_search(
-            vector_field, y, args, options, max_period, escape_radius, budget, return_tol,
+            vector_field,
+            y,
+            args,
+            options,
+            max_period,
+            escape_radius,
+            budget,
+            return_tol,
             period_guess,
         )
 
@@ -288,7 +297,9 @@ def find_periodic_orbit(
         # Newton may also slide to the degenerate root T -> 0 (φ_0(y) = y); an orbit much
         # shorter than its guess is that, not a cycle.
         ok = (closure <= shooting.closure_tol * _scale(y)) & (t > 1e-3 * t_start)
-        ok = ok & jnp.isfinite(closure)
+        # ...or to an equilibrium (a loop of zero size), e.g. inside a continuum of orbits.
+        size = jnp.linalg.norm(vector_field(0.0, y, args)) * t / (2 * jnp.pi)
+        ok = ok & jnp.isfinite(closure) & (size > _EQUILIBRIUM_SIZE * _scale(y))
         return y, t, closure, steps, ok
 
     if period is None:

@@ -1,6 +1,8 @@
 """Status codes shared by every computation (an `optx.RESULTS`-style enumeration)."""
 
 import equinox as eqx
+import jax
+import jax.numpy as jnp
 
 
 class RESULTS(eqx.Enumeration):
@@ -34,3 +36,19 @@ def status_name(code) -> str:
         5: "check_failed",
     }
     return names[int(code)]
+
+
+def nan_unless(ok, tree):
+    """NaN in every inexact leaf (False in boolean ones) of `tree` unless `ok`: a failed
+    computation reports no numbers rather than stale or meaningless ones."""
+
+    def mask(x):
+        if jnp.issubdtype(x.dtype, jnp.complexfloating):
+            return jnp.where(ok, x, jnp.nan + 1j * jnp.nan)
+        if jnp.issubdtype(x.dtype, jnp.floating):
+            return jnp.where(ok, x, jnp.nan)
+        if x.dtype == jnp.bool_:
+            return x & ok
+        return x
+
+    return jax.tree.map(mask, tree)

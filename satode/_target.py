@@ -7,7 +7,6 @@ from pathlib import Path
 from ._analysis import at_level
 from ._errors import InputError
 from ._io import load_mlp
-from ._mlp import SaturatingMLP
 from .systems import get_system, SYSTEMS
 
 
@@ -52,7 +51,9 @@ def check_field(field, y0, *, what: str):
     except Exception as e:  # the user's code: report, don't crash
         msg = " ".join(str(e).split())
         msg = msg if len(msg) <= 300 else msg[:297] + "..."
-        raise InputError(f"{what}: evaluating the field failed ({type(e).__name__}: {msg})") from None
+        raise InputError(
+            f"{what}: evaluating the field failed ({type(e).__name__}: {msg})"
+        ) from None
     shape = getattr(out, "shape", None)
     if shape != y.shape:
         raise InputError(
@@ -106,11 +107,14 @@ def resolve_field(spec: str, *, preset: str | None = None, params: dict[str, flo
         mlp = load_mlp(spec)
         unknown = set(params) - {"gain", "shift"}
         if unknown:
-            raise InputError(f"{spec}: unknown parameter(s) {sorted(unknown)}; an MLP takes gain, shift")
+            raise InputError(
+                f"{spec}: unknown parameter(s) {sorted(unknown)}; an MLP takes gain, shift"
+            )
         for key, value in params.items():
             mlp = at_level(mlp, key, value)
         y0 = [1.0] + [0.0] * (mlp.dim - 1)
         return mlp, {"gain": float(mlp.gain), "shift": float(mlp.shift)}, y0
     raise InputError(
-        f"unknown system {spec!r}; expected one of {sorted(SYSTEMS)}, a path to an .npz, or FILE.py:NAME"
+        f"unknown system {spec!r}; expected one of {sorted(SYSTEMS)}, a path to an .npz, "
+        "or FILE.py:NAME"
     )

@@ -1,6 +1,7 @@
 import jax
 import pytest
 
+
 jax.config.update("jax_enable_x64", True)
 
 

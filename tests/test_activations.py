@@ -3,8 +3,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from satode._activations import ACTIVATIONS, Activation, get_activation
+from satode._activations import Activation, ACTIVATIONS, get_activation
 from satode._errors import InputError
+
 
 NAMES = sorted(ACTIVATIONS)
 

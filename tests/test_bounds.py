@@ -11,6 +11,7 @@ import pytest
 
 import satode
 
+
 SHARED = Path(__file__).parents[1] / ".." / "shared"
 REFERENCE = json.loads((SHARED / "reference" / "reference.json").read_text())
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+
 TIMEOUT = 300
 REFERENCE = Path("/work/shared/reference")
 REFERENCE_NPZ = REFERENCE / "mlp_1layer_nls_a1.npz"
@@ -40,6 +41,14 @@ def centre(t, y, args):
     import jax.numpy as jnp
 
     return jnp.stack([2 * math.pi * y[1], -2 * math.pi * y[0]])
+
+
+def raises(t, y, args):
+    raise RuntimeError("boom")
+
+
+def short(t, y, args):
+    return y[:1]
 
 
 not_callable = 3
@@ -109,12 +118,17 @@ def files(tmp_path_factory):
     nan["W1"] = data["W1"].copy()
     nan["W1"][0, 0] = np.nan
     np.savez(d / "nan.npz", **nan)
-    np.savez(d / "activation.npz", **data, activation=np.array("swish2"))
+    np.savez(d / "activation.npz", **{**data, "activation": np.array("swish2")})
     raw = REFERENCE_NPZ.read_bytes()
     (d / "truncated.npz").write_bytes(raw[: len(raw) // 2])
     (d / "sweep.toml").write_text(SWEEP_TOML)
     (d / "sweep_changed.toml").write_text(SWEEP_TOML.replace("n_samples = 65", "n_samples = 33"))
     (d / "a_file").write_text("not a folder\n")
+    (d / "broken.py").write_text("def f(t, y, args)\n")
+    (d / "bad.toml").write_text(SWEEP_TOML.replace("chunk_size", "chunk_sise"))
+    # no `parameter`: the default, "gain", is not a Stuart-Landau parameter
+    (d / "bad_parameter.toml").write_text(SWEEP_TOML.replace('parameter = "mu"\n', ""))
+    (d / "bad_system.toml").write_text(SWEEP_TOML.replace("stuart-landau", "stuart-lando"))
     return d
 
 
@@ -132,7 +146,6 @@ def runs(files):
             "paper_f": ["floquet", PAPER_F_NPZ, "--set", "gain=2", "--circle", "1", "--json"],
             "py_vdp": ["floquet", f"{py}:vdp", "--y0", "-2,0", "--json"],
             "lorenz": ["floquet", "lorenz", "--y0", lorenz_y0, "--period", "1.5587", "--json"],
-            "human": ["floquet", "stuart-landau", "--samples", "33"],
             # computations that fail or are degenerate
             "no_orbit": ["floquet", "stuart-landau", "--set", "mu=-1", "--json"],
             "centre": ["floquet", f"{py}:centre", "--y0", "1,0", "--json"],
@@ -142,39 +155,55 @@ def runs(files):
     )
 
 
+# The failures the command line must report cleanly, each run as a subprocess:
+# (arguments, a word the message must contain). `{d}` is the fixture folder.
 BAD_INPUT = {
     "unknown-system": (["floquet", "no-such-system"], "no-such-system"),
     "unknown-preset": (["floquet", "morris-lecar", "--preset", "nope"], "nope"),
     "unknown-parameter": (["floquet", "stuart-landau", "--set", "nu=1"], "nu"),
     "set-without-equals": (["floquet", "stuart-landau", "--set", "mu"], "--set"),
-    "set-not-a-number": (["floquet", "stuart-landau", "--set", "mu=abc"], "--set"),
-    "set-nan": (["floquet", "stuart-landau", "--set", "mu=nan"], "--set"),
     "y0-not-numbers": (["floquet", "stuart-landau", "--y0", "a,b"], "--y0"),
     "y0-wrong-dimension": (["floquet", "stuart-landau", "--y0", "1,0,0"], "--y0"),
-    "y0-nan": (["floquet", "stuart-landau", "--y0", "nan,0"], "--y0"),
     "missing-npz": (["floquet", "{d}/missing.npz"], "missing.npz"),
     "truncated-npz": (["floquet", "{d}/truncated.npz"], "truncated.npz"),
     "nan-weights": (["floquet", "{d}/nan.npz"], "W1"),
     "unknown-activation": (["floquet", "{d}/activation.npz"], "swish2"),
     "py-without-name": (["floquet", "{d}/fields.py"], "FILE.py:NAME"),
-    "py-missing-file": (["floquet", "{d}/nope.py:f", "--y0", "1,0"], "nope.py"),
-    "py-not-callable": (["floquet", "{d}/fields.py:not_callable", "--y0", "1,0"], "not_callable"),
-    "py-without-y0": (["floquet", "{d}/fields.py:vdp"], "--y0"),
     "py-wrong-dimension": (["floquet", "{d}/fields.py:vdp", "--y0", "1,0,0"], "shape"),
     "circle-on-3d": (["floquet", "lorenz", "--circle", "1"], "--circle"),
-    "circle-negative": (["floquet", "stuart-landau", "--circle", "-1"], "--circle"),
     "rtol-zero": (["floquet", "stuart-landau", "--rtol", "0"], "--rtol"),
-    "atol-negative": (["floquet", "stuart-landau", "--atol=-1"], "--atol"),
     "rtol-not-a-number": (["floquet", "stuart-landau", "--rtol", "abc"], "--rtol"),
+}
+
+# More bad input, checked in-process through `main` (a subprocess costs seconds of imports).
+BAD_INPUT_IN_PROCESS = {
+    "set-not-a-number": (["floquet", "stuart-landau", "--set", "mu=abc"], "--set"),
+    "set-nan": (["floquet", "stuart-landau", "--set", "mu=nan"], "--set"),
+    "y0-nan": (["floquet", "stuart-landau", "--y0", "nan,0"], "--y0"),
+    "y0-empty": (["floquet", "stuart-landau", "--y0", ","], "--y0"),
+    "circle-negative": (["floquet", "stuart-landau", "--circle", "-1"], "--circle"),
+    "atol-negative": (["floquet", "stuart-landau", "--atol=-1"], "--atol"),
+    "rtol-inf": (["floquet", "stuart-landau", "--rtol", "inf"], "--rtol"),
     "period-negative": (["floquet", "stuart-landau", "--period", "-1"], "--period"),
     "transient-negative": (["floquet", "stuart-landau", "--transient", "-5"], "--transient"),
     "max-steps-zero": (["floquet", "stuart-landau", "--max-steps", "0"], "--max-steps"),
     "samples-small": (["floquet", "stuart-landau", "--samples", "2"], "--samples"),
-    "preset-on-npz": (["floquet", REFERENCE_NPZ, "--preset", "hopf"], "--preset"),
-    "npz-unknown-parameter": (["floquet", REFERENCE_NPZ, "--set", "mu=1"], "mu"),
+    "preset-on-npz": (["floquet", str(REFERENCE_NPZ), "--preset", "hopf"], "--preset"),
+    "npz-unknown-parameter": (["floquet", str(REFERENCE_NPZ), "--set", "mu=1"], "mu"),
+    "npz-is-a-folder": (["floquet", "{d}"], "{d}"),
+    "py-missing-file": (["floquet", "{d}/nope.py:f", "--y0", "1,0"], "nope.py"),
+    "py-not-callable": (["floquet", "{d}/fields.py:not_callable", "--y0", "1,0"], "not_callable"),
+    "py-without-y0": (["floquet", "{d}/fields.py:vdp"], "--y0"),
+    "py-set": (["floquet", "{d}/fields.py:vdp", "--y0", "1,0", "--set", "mu=1"], "--set"),
+    "py-raises": (["floquet", "{d}/fields.py:raises", "--y0", "1,0"], "boom"),
+    "py-wrong-output": (["floquet", "{d}/fields.py:short", "--y0", "1,0"], "shape"),
+    "py-import-fails": (["floquet", "{d}/broken.py:f", "--y0", "1,0"], "broken.py"),
     "unknown-option": (["floquet", "stuart-landau", "--bogus"], "--bogus"),
     "no-command": ([], "command"),
     "sweep-missing-config": (["sweep", "{d}/nope.toml"], "nope.toml"),
+    "sweep-misspelt-key": (["sweep", "{d}/bad.toml", "--out", "{d}/out_bad"], "chunk_size"),
+    "sweep-parameter": (["sweep", "{d}/bad_parameter.toml", "--out", "{d}/o"], "sweep.parameter"),
+    "sweep-unknown-system": (["sweep", "{d}/bad_system.toml", "--out", "{d}/o"], "stuart-lando"),
 }
 
 
@@ -189,11 +218,24 @@ def bad_runs(files):
 # --- floquet: successes ---------------------------------------------------------------------
 
 TOP_KEYS = {
-    "system", "params", "status", "period", "y0", "multipliers", "exponents",
-    "trivial_multiplier_error", "liouville_residual",
+    "system",
+    "params",
+    "status",
+    "period",
+    "y0",
+    "multipliers",
+    "exponents",
+    "trivial_multiplier_error",
+    "liouville_residual",
 }
 AUDIT_KEYS = {
-    "delta", "zero_crossing", "c_w", "c_theory", "c_empirical", "c_refined", "rotation_ratio",
+    "delta",
+    "zero_crossing",
+    "c_w",
+    "c_theory",
+    "c_empirical",
+    "c_refined",
+    "rotation_ratio",
     "contained",
 }
 
@@ -307,10 +349,16 @@ def test_lorenz_unstable_orbit(runs):
         assert sum(lam) == pytest.approx(-(10 + 1 + 8 / 3), rel=1e-6)
 
 
-def test_human_output(runs):
-    r = runs["human"]
-    assert r.returncode == 0, r.stderr
-    assert "stuart-landau" in r.stdout and "period" in r.stdout and "exponents" in r.stdout
+def test_human_output(runs, capsys):
+    from satode._cli import _print_human
+
+    for name in ("sl", "mlp", "paper_f"):
+        _print_human(runs[name].record)
+        out = capsys.readouterr().out
+        assert "period" in out and "exponents" in out and "|mu|" in out
+        if name != "sl":
+            assert "C_W" in out and "delta" in out
+    assert "circle of radius 1" in out
 
 
 # --- floquet: failed computations -----------------------------------------------------------
@@ -326,37 +374,59 @@ def test_no_orbit(runs):
     assert "no_orbit" in r.stderr
 
 
-def test_linear_centre_exits_cleanly(runs):
-    # A continuum of orbits (every circle has period 1): any status, but a clean exit.
+def test_linear_centre_is_not_reported_as_an_orbit_at_its_equilibrium(runs):
+    # A continuum of orbits (every circle has period 1): the shooting system is singular and
+    # Newton slides towards the equilibrium (0, 0), which closes trivially. That must not be
+    # reported `ok` (a loop of zero size); a genuine circle of period 1 would be acceptable.
     r = runs["centre"]
-    assert r.returncode in (0, 1), r.stderr
     assert "Traceback" not in r.stderr
     rec = r.record
     check_contract(rec, 2)
-
-
-@pytest.mark.xfail(
-    reason="_periodic_orbit.py: Newton on the singular shooting system of a centre slides to "
-    "the equilibrium (0, 0), which passes the closure check and is reported 'ok'",
-    strict=False,
-)
-def test_linear_centre_is_not_an_equilibrium(runs):
-    rec = runs["centre"].record
     if rec["status"] == "ok":
+        assert r.returncode == 0
         assert math.hypot(*rec["y0"]) > 1e-3
         assert rel(rec["period"], 1.0) < 1e-6
+    else:
+        assert_clean_failure(r, returncode=1)
+        assert rec["period"] is None and rec["exponents"] == [None, None]
+        assert rec["trivial_multiplier_error"] is None and rec["liouville_residual"] is None
 
 
 # --- floquet: bad input ---------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", list(BAD_INPUT))
-def test_bad_input(bad_runs, files, name):
+def test_bad_input(bad_runs, name):
     r = bad_runs[name]
     assert_clean_failure(r, returncode=2)
-    word = BAD_INPUT[name][1]
-    assert str(word) in r.stderr
+    assert BAD_INPUT[name][1] in r.stderr
     assert r.stdout == ""
+
+
+@pytest.mark.parametrize("name", list(BAD_INPUT_IN_PROCESS))
+def test_bad_input_in_process(files, capsys, name):
+    from satode._cli import main
+
+    args, word = BAD_INPUT_IN_PROCESS[name]
+    try:
+        code = main([a.format(d=files) for a in args])
+    except SystemExit as e:  # usage errors leave through argparse
+        code = e.code
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("satode: error:"), captured.err
+    assert word.format(d=files) in lines[0]
+
+
+def test_negative_y0_value_is_not_an_option():
+    from satode._cli import _vector_options
+
+    assert _vector_options(["floquet", "x", "--y0", "-1,0"]) == ["floquet", "x", "--y0=-1,0"]
+    assert _vector_options(["--y0", "-.5,2", "--json"]) == ["--y0=-.5,2", "--json"]
+    assert _vector_options(["--y0", "--json"]) == ["--y0", "--json"]
+    assert _vector_options(["--set", "mu=-1"]) == ["--set", "mu=-1"]
 
 
 # --- sweep ----------------------------------------------------------------------------------
@@ -439,19 +509,3 @@ def test_sweep_out_under_read_only_dir(files, tmp_path):
         assert "not writable" in r.stderr
     finally:
         locked.chmod(0o700)
-
-
-def test_sweep_bad_config(files):
-    bad = files / "bad.toml"
-    bad.write_text(SWEEP_TOML.replace("chunk_size", "chunk_sise"))
-    r = satode("sweep", bad, "--out", files / "out_bad")
-    assert_clean_failure(r, returncode=2)
-    assert str(bad) in r.stderr and "chunk_size" in r.stderr
-
-
-def test_sweep_parameter_not_of_the_field(files):
-    bad = files / "bad_parameter.toml"
-    bad.write_text(SWEEP_TOML.replace('parameter = "mu"\n', ""))  # the default is "gain"
-    r = satode("sweep", bad, "--out", files / "out_bad_parameter")
-    assert_clean_failure(r, returncode=2)
-    assert str(bad) in r.stderr and "sweep.parameter" in r.stderr

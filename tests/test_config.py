@@ -9,6 +9,7 @@ import pytest
 from satode._config import load_config
 from satode._errors import InputError
 
+
 REFERENCE_NPZ = "/work/shared/reference/mlp_1layer_nls_a1.npz"
 QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.toml"
 
@@ -132,14 +133,18 @@ def _sys(sweep_extra="", levels="[0.5, 1.0]", solver="", system_extra=""):
     )
 
 
-_SWEEP_ONLY = '[sweep]\nlevels = [1.0]\n'
+_SWEEP_ONLY = "[sweep]\nlevels = [1.0]\n"
 _NET = f'[network]\nfile = "{REFERENCE_NPZ}"\n'
 
 # (id, file contents, words the message must contain besides the path)
 BAD = [
     ("unknown-section", _sys() + "[outputs]\ntitle = 'x'\n", ["[outputs]", "output"]),
     ("misspelt-sweep-key", _sys("chunk_sise = 4"), ["sweep.chunk_sise", "chunk_size"]),
-    ("misspelt-fit-key", '[network.fit]\nwidht = 4\n' + _SWEEP_ONLY, ["network.fit.widht", "width"]),
+    (
+        "misspelt-fit-key",
+        "[network.fit]\nwidht = 4\n" + _SWEEP_ONLY,
+        ["network.fit.widht", "width"],
+    ),
     ("chunk-size-string", _sys('chunk_size = "8"'), ["sweep.chunk_size", "str"]),
     ("chunk-size-bool", _sys("chunk_size = true"), ["sweep.chunk_size", "bool"]),
     ("chunk-size-zero", _sys("chunk_size = 0"), ["sweep.chunk_size"]),
@@ -156,17 +161,29 @@ BAD = [
     ("levels-nan", _sys(levels="[nan]"), ["sweep.levels", "finite"]),
     ("levels-bool", _sys(levels="[1.0, true]"), ["sweep.levels[1]"]),
     ("levels-string", _sys(levels='"1,2"'), ["sweep.levels", "str"]),
-    ("log-start-zero", _sys(levels="{start = 0.0, stop = 1.0, num = 3, spacing = 'log'}"),
-     ["sweep.levels", "log"]),
-    ("log-start-negative", _sys(levels="{start = -1.0, stop = 1.0, num = 3, spacing = 'log'}"),
-     ["sweep.levels", "log"]),
+    (
+        "log-start-zero",
+        _sys(levels="{start = 0.0, stop = 1.0, num = 3, spacing = 'log'}"),
+        ["sweep.levels", "log"],
+    ),
+    (
+        "log-start-negative",
+        _sys(levels="{start = -1.0, stop = 1.0, num = 3, spacing = 'log'}"),
+        ["sweep.levels", "log"],
+    ),
     ("levels-num-zero", _sys(levels="{start = 1.0, stop = 2.0, num = 0}"), ["sweep.levels.num"]),
-    ("levels-spacing", _sys(levels="{start = 1.0, stop = 2.0, num = 3, spacing = 'cubic'}"),
-     ["sweep.levels.spacing"]),
+    (
+        "levels-spacing",
+        _sys(levels="{start = 1.0, stop = 2.0, num = 3, spacing = 'cubic'}"),
+        ["sweep.levels.spacing"],
+    ),
     ("levels-missing-stop", _sys(levels="{start = 1.0, num = 3}"), ["sweep.levels.stop"]),
     ("levels-inf-spec", _sys(levels="{start = 1.0, stop = inf, num = 3}"), ["sweep.levels"]),
-    ("levels-missing", '[system]\nname = "stuart-landau"\n[sweep]\nparameter = "mu"\n',
-     ["sweep.levels", "missing"]),
+    (
+        "levels-missing",
+        '[system]\nname = "stuart-landau"\n[sweep]\nparameter = "mu"\n',
+        ["sweep.levels", "missing"],
+    ),
     ("n-samples-small", _sys("n_samples = 2"), ["sweep.n_samples"]),
     ("period-negative", _sys("period = -1.0"), ["sweep.period"]),
     ("transient-negative", _sys("transient = -1.0"), ["sweep.transient"]),
@@ -177,13 +194,19 @@ BAD = [
     ("sweep-not-table", 'sweep = 3\n[system]\nname = "stuart-landau"\n', ["[sweep]", "table"]),
     ("both-network-system", _NET + _sys(), ["[network]", "[system]"]),
     ("neither-network-system", _SWEEP_ONLY, ["[network]", "[system]"]),
-    ("network-file-and-fit", _NET + "[network.fit]\nwidth = 4\n" + _SWEEP_ONLY,
-     ["network", "network.file", "[network.fit]"]),
-    ("network-neither-file-nor-fit", '[network]\ngain = 2.0\n' + _SWEEP_ONLY,
-     ["network", "network.file"]),
+    (
+        "network-file-and-fit",
+        _NET + "[network.fit]\nwidth = 4\n" + _SWEEP_ONLY,
+        ["network", "network.file", "[network.fit]"],
+    ),
+    (
+        "network-neither-file-nor-fit",
+        "[network]\ngain = 2.0\n" + _SWEEP_ONLY,
+        ["network", "network.file"],
+    ),
     ("network-gain-string", _NET + 'gain = "2"\n' + _SWEEP_ONLY, ["network.gain"]),
     ("invalid-toml", '[system\nname = "stuart-landau"\n', ["invalid TOML"]),
-    ("invalid-toml-value", _sys("chunk_size = ") , ["invalid TOML"]),
+    ("invalid-toml-value", _sys("chunk_size = "), ["invalid TOML"]),
 ]
 
 

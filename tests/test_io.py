@@ -9,6 +9,7 @@ from satode._errors import InputError
 from satode._io import load_mlp, save_mlp
 from satode._mlp import SaturatingMLP
 
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SHARED_NETWORKS = [
     "paper/paper_A_unbiased_32.npz",

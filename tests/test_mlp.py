@@ -11,6 +11,7 @@ from satode._activations import ACTIVATIONS
 from satode._io import load_mlp
 from satode._mlp import SaturatingMLP
 
+
 NONNEGATIVE = sorted(n for n, a in ACTIVATIONS.items() if a.nonnegative_derivative)
 
 

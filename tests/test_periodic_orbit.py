@@ -13,6 +13,7 @@ import pytest
 import satode
 from satode import systems
 
+
 REFERENCE = json.loads(
     (Path(__file__).parents[1] / ".." / "shared" / "reference" / "reference.json").read_text()
 )
@@ -22,7 +23,12 @@ _RENAME = {
     "van-der-pol": {"m": "mu"},
     "fitzhugh-nagumo": {"I": "current"},
     "morris-lecar": {
-        "gL": "g_L", "gCa": "g_Ca", "gK": "g_K", "VL": "V_L", "VCa": "V_Ca", "VK": "V_K",
+        "gL": "g_L",
+        "gCa": "g_Ca",
+        "gK": "g_K",
+        "VL": "V_L",
+        "VCa": "V_Ca",
+        "VK": "V_K",
         "I": "current",
     },
     "rossler": {},
@@ -64,7 +70,9 @@ def test_reference_systems(entry):
     assert abs(orbit.period - entry["period"]) / entry["period"] < 1e-7
     ref = np.asarray(entry["exponents"])
     nontrivial = ref != 0
-    np.testing.assert_allclose(np.asarray(spectrum.exponents)[nontrivial], ref[nontrivial], rtol=1e-7)
+    np.testing.assert_allclose(
+        np.asarray(spectrum.exponents)[nontrivial], ref[nontrivial], rtol=1e-7
+    )
     assert spectrum.exponents[np.flatnonzero(~nontrivial)[0]] == 0.0
     assert spectrum.trivial_multiplier_error < 1e-8
 
@@ -146,5 +154,7 @@ def test_max_steps_reported():
 
 def test_dfx_solver_option():
     options = satode.FlowOptions(solver=dfx.Tsit5(), rtol=1e-10, atol=1e-10)
-    orbit = satode.find_periodic_orbit(systems.VanDerPol(mu=1.0), jnp.array([2.0, 0.0]), options=options)
+    orbit = satode.find_periodic_orbit(
+        systems.VanDerPol(mu=1.0), jnp.array([2.0, 0.0]), options=options
+    )
     assert abs(orbit.period - 6.663286859323133) < 1e-7

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from satode._report import MISSING, markdown_table, spectrum_figure, write_report
+from satode._report import markdown_table, MISSING, spectrum_figure, write_report
+
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EXPECTED_SHAPE = (840, 1200)  # 7 x 10 in at 120 dpi

@@ -11,6 +11,7 @@ import satode
 from satode import systems
 from satode._sweep import _sweep_chunks
 
+
 SHARED = Path(__file__).parents[1] / ".." / "shared"
 Y0 = jnp.array([0.3, 0.1])
 analyse = eqx.filter_jit(satode.analyse_orbit)

@@ -8,18 +8,19 @@ import numpy as np
 import pytest
 
 from satode.systems import (
-    SYSTEMS,
     AbstractSystem,
     FitzHughNagumo,
+    get_system,
     HodgkinHuxley,
     Lorenz,
     MorrisLecar,
     Rossler,
     StuartLandau,
+    SYSTEMS,
     VanDerPol,
-    get_system,
 )
 from satode.systems.hodgkin_huxley import _rates
+
 
 # Independent numpy vector fields, written from SCIENCE.md §4 (parameters as a dict).
 

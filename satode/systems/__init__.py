@@ -9,6 +9,7 @@ from .rossler import Rossler as Rossler
 from .stuart_landau import StuartLandau as StuartLandau
 from .van_der_pol import VanDerPol as VanDerPol
 
+
 SYSTEMS: dict[str, type[AbstractSystem]] = {
     cls.name: cls
     for cls in (

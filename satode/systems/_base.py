@@ -8,9 +8,15 @@ from jaxtyping import Array, ArrayLike, Float
 
 
 def as_param(x: ArrayLike) -> Array:
-    """Convert a parameter to a floating array leaf (an integer leaf would get no gradient)."""
+    """Convert a parameter to a floating array leaf (an integer leaf would get no gradient).
+
+    Python numbers become strongly typed arrays of the default float dtype, so `mu=1` and
+    `mu=0.5` give leaves of one type and a jitted function compiles once for both.
+    """
+    if isinstance(x, (bool, int, float)):
+        return jnp.asarray(x, dtype=jnp.result_type(float))
     x = jnp.asarray(x)
-    return x if jnp.issubdtype(x.dtype, jnp.inexact) else x.astype(float)
+    return x if jnp.issubdtype(x.dtype, jnp.inexact) else x.astype(jnp.result_type(float))
 
 
 class AbstractSystem(eqx.Module):

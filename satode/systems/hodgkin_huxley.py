@@ -8,6 +8,7 @@ from jaxtyping import Array, Float
 
 from ._base import AbstractSystem, as_param
 
+
 # The standard squid-axon constants, modern convention (rest ≈ −65 mV; mV, ms, µA/cm², mS/cm²).
 C_M = 1.0
 G_NA, G_K, G_L = 120.0, 36.0, 0.3

@@ -8,6 +8,7 @@ from jaxtyping import Array, Float
 
 from ._base import AbstractSystem, as_param
 
+
 _HOPF = dict(
     C=20.0,
     g_L=2.0,

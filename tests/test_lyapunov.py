@@ -1,0 +1,175 @@
+"""Lyapunov spectra: literature (Lorenz), analytic (x' = −x, equilibria), Floquet (Van der Pol)."""
+
+import json
+import warnings
+from pathlib import Path
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import satode
+
+
+SHARED = Path(__file__).parents[1] / ".." / "shared"
+REFERENCE = json.loads((SHARED / "reference" / "reference.json").read_text())
+FLOQUET = {entry["name"]: entry for entry in REFERENCE["floquet"]}
+
+
+def _decay(t, y, args):
+    return -y
+
+
+def test_lorenz_literature_spectrum():
+    # Cost: ~3 s of integration (4,100 QR intervals, Dopri8 at rtol 1e-11) plus ~7 s compile on
+    # one loaded core; t_total = 1000 halves it but leaves λ_1 within 0.006 of 0.01.
+    ref = next(e for e in REFERENCE["lyapunov"] if e["name"] == "lorenz")
+    system = satode.systems.Lorenz(**ref["params"])
+    spec = satode.lyapunov_spectrum(
+        system, jnp.ones(3), t_total=2000.0, renorm_interval=0.5, transient=50.0
+    )
+    assert spec.result == satode.RESULTS.successful
+    expected = np.asarray(ref["exponents"])
+    error = np.abs(np.asarray(spec.exponents) - expected)
+    # Finite-time statistics (measured: errors 2e-3, 6e-4, 2e-3; stderrs 3e-3, 1e-3, 3e-3).
+    assert np.all(error <= np.array([0.01, 0.005, 0.01])), (spec.exponents, spec.stderr)
+    # The batch-means standard error covers the error (1e-3: the literature values' precision).
+    assert np.all(error <= 3 * np.asarray(spec.stderr) + 1e-3), (error, spec.stderr)
+    # tr Df = −(σ + 1 + β) is constant, and Σ ln R_ii = ln|det Φ| per interval: the sum is exact
+    # up to the integration tolerance (measured 5e-11).
+    trace = -(system.sigma + 1 + system.beta)
+    assert abs(spec.sum - trace) < 1e-6
+    np.testing.assert_allclose(spec.history[-1], spec.exponents, rtol=1e-12)
+    assert spec.samples.shape == (4000, 3) and spec.history.shape == (4000, 3)
+    np.testing.assert_allclose(spec.times[-1], 2050.0, rtol=1e-14)
+    np.testing.assert_allclose(spec.final_state, spec.samples[-1], rtol=0)
+    # The final tangent vectors stay orthonormal.
+    q = spec.final_vectors
+    np.testing.assert_allclose(q.T @ q, np.eye(3), atol=1e-13)
+
+
+def test_linear_decay_survives_underflow():
+    # x' = −x: every exponent is −1 exactly. The state decays ~300 orders of magnitude (to the
+    # bottom of float64's normal range), but Q restarts orthonormal each interval and logs are
+    # taken per interval, so nothing underflows (measured error 2e-13).
+    spec = satode.lyapunov_spectrum(_decay, jnp.array([1.0, 2.0]), t_total=1000.0)
+    assert spec.result == satode.RESULTS.successful
+    assert jnp.all(jnp.abs(spec.final_state) < 1e-200)
+    np.testing.assert_allclose(spec.exponents, [-1.0, -1.0], rtol=0, atol=1e-8)
+    np.testing.assert_allclose(spec.stderr, 0.0, atol=1e-8)
+
+
+def test_van_der_pol_equals_floquet():
+    # On a stable cycle the Lyapunov spectrum is the Floquet spectrum. Averaging over a whole
+    # number of periods removes the O(1/T) phase term (|f| varies along the cycle), so the match
+    # is to the integration tolerance (measured 5e-13); 1e-3 is the issue's requirement.
+    ref = FLOQUET["van_der_pol_m1"]
+    period = ref["period"]
+    vdp = satode.systems.VanDerPol(mu=1.0)
+    spec = satode.lyapunov_spectrum(
+        vdp,
+        jnp.array([2.0, 0.0]),
+        t_total=30 * period,
+        renorm_interval=period / 8,
+        transient=50.0,
+    )
+    np.testing.assert_allclose(spec.exponents, ref["exponents"], rtol=0, atol=1e-3)
+    # A partial spectrum follows the same first tangent vector: only step sizes differ (the
+    # error norm sees k columns), at the integration tolerance.
+    first = satode.lyapunov_spectrum(
+        vdp,
+        jnp.array([2.0, 0.0]),
+        t_total=30 * period,
+        renorm_interval=period / 8,
+        transient=50.0,
+        k=1,
+    )
+    assert first.exponents.shape == (1,) and first.final_vectors.shape == (2, 1)
+    np.testing.assert_allclose(first.exponents[0], spec.exponents[0], rtol=0, atol=1e-10)
+
+
+def test_vmap_equals_loop():
+    # Short runs: over long ones chaos amplifies the last-bit differences between batched and
+    # unbatched arithmetic (1e-9 after t = 20), which says nothing about the code.
+    def one(rho):
+        system = satode.systems.Lorenz(rho=rho)
+        return satode.lyapunov_spectrum(
+            system, jnp.ones(3), t_total=10.0, renorm_interval=0.5, transient=1.0, throw=False
+        )
+
+    rhos = jnp.linspace(24.0, 32.0, 8)
+    batched = jax.jit(jax.vmap(one))(rhos)
+    single = jax.jit(one)
+    loop = [single(rho) for rho in rhos]
+    for i, spec in enumerate(loop):
+        np.testing.assert_allclose(batched.exponents[i], spec.exponents, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(batched.stderr[i], spec.stderr, rtol=0, atol=1e-10)
+        assert batched.result._value[i] == spec.result._value
+
+
+def test_float32_warns():
+    lorenz = satode.systems.Lorenz()
+    y0 = jnp.ones(3, jnp.float32)
+    # float32 cannot meet the float64 default tolerances.
+    options = satode.FlowOptions(rtol=1e-5, atol=1e-6)
+    # max|eig Df(1, 1, 1)| = 22.5: a unit interval (22.5 > ½ ln(1/eps_32) ≈ 8) warns...
+    with pytest.warns(UserWarning, match="lose orthogonality"):
+        spec = satode.lyapunov_spectrum(
+            lorenz, y0, t_total=2.0, renorm_interval=1.0, n_batches=2, options=options
+        )
+    assert spec.exponents.dtype == jnp.float32 and spec.samples.dtype == jnp.float32
+    # ...and a short one (2.25) does not.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        satode.lyapunov_spectrum(
+            lorenz, y0, t_total=0.2, renorm_interval=0.1, n_batches=2, options=options
+        )
+
+
+def test_mlp_trajectory_audit():
+    # A random tanh network (no biases) whose origin is a stable node: the exponents are the
+    # eigenvalues of Df(0), and the audit over the trajectory must order |λ| <= C_emp <= C.
+    mlp = satode.SaturatingMLP.random(jax.random.key(3), 2, 16, weight_std=1.0)
+    spec = satode.lyapunov_spectrum(
+        mlp, jnp.array([0.5, 0.5]), t_total=50.0, renorm_interval=0.5, transient=10.0
+    )
+    eigs = np.sort(np.linalg.eigvals(np.asarray(mlp.jacobian(jnp.zeros(2)))).real)[::-1]
+    # The state is ~1e-10 after the transient: the linearisation is exact to far below 1e-6.
+    np.testing.assert_allclose(spec.exponents, eigs, rtol=0, atol=1e-6)
+    audit = satode.lyapunov_audit(mlp, spec.samples, spec.exponents)
+    assert bool(audit.contained)
+    assert audit.max_abs_exponent <= audit.c_empirical <= audit.c_theory
+    assert audit.delta.shape == (1,)
+    assert jnp.isnan(audit.rotation_ratio)
+
+
+def test_max_steps_status():
+    tight = satode.FlowOptions(max_steps=2)
+    spec = satode.lyapunov_spectrum(
+        _decay, jnp.ones(2), t_total=4.0, n_batches=2, options=tight, throw=False
+    )
+    assert spec.result == satode.RESULTS.max_steps
+    with pytest.raises(eqx.EquinoxRuntimeError, match="Lyapunov spectrum failed"):
+        satode.lyapunov_spectrum(_decay, jnp.ones(2), t_total=4.0, n_batches=2, options=tight)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"k": 3}, "k"),
+        ({"k": 0}, "k"),
+        ({"t_total": -1.0}, "t_total"),
+        ({"renorm_interval": 0.0}, "renorm_interval"),
+        ({"transient": -1.0}, "transient"),
+        ({"n_batches": 20}, "n_batches"),
+        ({"n_batches": 1}, "n_batches"),
+    ],
+)
+def test_bad_arguments(kwargs, name):
+    options = {"t_total": 10.0} | kwargs
+    with pytest.raises(ValueError, match=name):
+        satode.lyapunov_spectrum(_decay, jnp.ones(2), **options)
+    with pytest.raises(ValueError, match="y0"):
+        satode.lyapunov_spectrum(_decay, jnp.ones((2, 2)), t_total=10.0)
