@@ -116,6 +116,8 @@ def _floquet(args) -> int:
         "multipliers": [[float(m.real), float(m.imag)] for m in np.asarray(a.spectrum.multipliers)],
         "exponents": [float(v) for v in np.asarray(a.spectrum.exponents)],
         "exponent_method": a.spectrum.method,
+        "exponents_from_eig": int(a.spectrum.n_eig),
+        "eig_gap": float(a.spectrum.eig_gap),
         "trivial_multiplier_error": float(a.spectrum.trivial_multiplier_error),
         "liouville_residual": float(a.spectrum.liouville_residual),
         "closure": float(a.orbit.closure),

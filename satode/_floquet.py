@@ -91,9 +91,12 @@ class FloquetSpectrum(eqx.Module):
     - `trace_integral`: `∫_0^T tr Df(γ(t)) dt = ln|det M|` (Liouville).
     - `eig_gap`: in 2-D, `|λ_eig − λ_liouville|` for the non-trivial exponent when `eig`
         resolves it (else NaN): the cross-check of the two methods.
+    - `n_eig`: how many of the leading exponents come from `eig(M)` (the trivial one included);
+        the others come from the Liouville integral (2-D) or the periodic QR (`d > 2`).
     - `period`, `result`.
     - `method`: `"liouville"` (2-D: the non-trivial exponent is `∫ tr Df dt / T`, exact and
-        immune to underflow) or `"eig"` (exponents from `eig(M)`).
+        immune to underflow) or `"eig+periodic-qr"` (`d > 2`: exponents from `eig(M)` where it
+        resolves them, the rest from a periodic QR over segment monodromies).
     """
 
     multipliers: Complex[Array, " d"]
@@ -103,9 +106,58 @@ class FloquetSpectrum(eqx.Module):
     liouville_residual: Float[Array, ""]
     trace_integral: Float[Array, ""]
     eig_gap: Float[Array, ""]
+    n_eig: Int[Array, ""]
     period: Float[Array, ""]
     result: RESULTS
     method: str = eqx.field(static=True)
+
+
+def segment_monodromies(
+    vector_field,
+    orbit: PeriodicOrbit,
+    args=None,
+    *,
+    n_segments: int = 16,
+    options: FlowOptions = FlowOptions(),
+) -> Float[Array, "m d d"]:
+    """The monodromies `Φ_j` of the orbit's `n_segments` equal time segments, each from `I`.
+
+    Their product `Φ_m ⋯ Φ_1` is `M`, but each factor is well conditioned: a strongly
+    contracting orbit whose `M` is rank-deficient in floating point keeps its small directions in
+    the factors. The segments are integrated in parallel (`vmap`).
+    """
+    period = jnp.where(jnp.isfinite(orbit.period), orbit.period, 0.0)
+    y0 = jnp.where(jnp.isfinite(orbit.y0), orbit.y0, 0.0)
+    ts = period * jnp.linspace(0.0, 1.0, n_segments + 1, dtype=y0.dtype)[:-1]
+    starts = integrate(vector_field, y0, period, args, options=options, saveat=dfx.SaveAt(ts=ts))
+
+    def one(y):
+        return variational_flow(vector_field, y, period / n_segments, args, options=options)
+
+    return jax.vmap(one)(starts.ys).ys[1][:, -1]
+
+
+def periodic_qr_log_moduli(segments: Float[Array, "m d d"], cycles: int = 8) -> Float[Array, " d"]:
+    """`ln|μ_i|` of `M = Φ_m ⋯ Φ_1`, descending, without ever forming `M`.
+
+    Orthogonal iteration through the factors (`Q ← qr(Φ_j Q)`), repeated over `cycles` periods:
+    `Q` converges to the Schur vectors of `M` and the diagonal of the accumulated `R`s to the
+    moduli, summed in log space (no underflow however small a multiplier). The log-moduli are
+    averaged over the second half of the cycles; groups separated by a large gap (exactly the
+    multipliers `eig` cannot resolve) converge within one cycle.
+    """
+    d = segments.shape[-1]
+
+    def segment(q, phi):
+        q, r = jnp.linalg.qr(phi @ q)
+        return q, jnp.log(jnp.abs(jnp.diagonal(r)))
+
+    def cycle(q, _):
+        q, logs = jax.lax.scan(segment, q, segments)
+        return q, jnp.sum(logs, axis=0)
+
+    _, per_cycle = jax.lax.scan(cycle, jnp.eye(d, dtype=segments.dtype), None, length=cycles)
+    return -jnp.sort(-jnp.mean(per_cycle[cycles // 2 :], axis=0))
 
 
 def floquet(
@@ -119,10 +171,16 @@ def floquet(
 ) -> FloquetSpectrum:
     """Floquet multipliers and exponents of a periodic orbit.
 
-    The trivial multiplier is the one whose eigenvector is most nearly parallel to `f(y0)`. In
-    2-D the non-trivial exponent is taken from the Liouville identity
-    `ln μ_2 = ∫_0^T tr Df dt` (exact, and it keeps multipliers far below machine precision,
-    e.g. FitzHugh–Nagumo's 2.3e-17); `eig(M)` is the cross-check (`eig_gap`).
+    The trivial multiplier is the one whose eigenvector is most nearly parallel to `f(y0)`; its
+    exponent is reported as exactly 0. `eig(M)` loses multipliers below ~`1e-13·|μ_max|`
+    (FitzHugh–Nagumo: 2.3e-17; Van der Pol μ = 10: ~1e-136), so:
+
+    - in 2-D the non-trivial exponent is taken from the Liouville identity
+        `ln μ_2 = ∫_0^T tr Df dt` (exact); `eig(M)` is the cross-check (`eig_gap`);
+    - for `d > 2` the exponents `eig` resolves come from `eig`, the rest from a periodic QR over
+        segment monodromies (`periodic_qr_log_moduli`); `eig_gap` compares the two methods on
+        the resolved group, `liouville_residual` checks `Σ ln|μ_i|` against `∫ tr Df dt`.
+        Multipliers below `eig`'s resolution are reported by modulus (`e^{λT}`, real).
 
     **Arguments:** as `monodromy`, plus `throw` (raise if `result` is not successful).
 
@@ -153,11 +211,23 @@ def floquet(
         eig_gap = jnp.where(resolved[other], jnp.abs(eig_exponents[other] - liouville), jnp.nan)
         values = values.at[other].set(jnp.exp(mono.trace_integral).astype(values.dtype))
         exponents = eig_exponents.at[other].set(liouville)
+        n_eig = jnp.asarray(1)
         method_name = "liouville"
     else:
-        eig_gap = jnp.asarray(jnp.nan, period.dtype)
-        exponents = eig_exponents
-        method_name = "eig"
+        segments = segment_monodromies(vector_field, orbit, args, options=options)
+        qr_logs = periodic_qr_log_moduli(segments)
+        # The resolved multipliers are the largest: positions [0, n_eig) in descending order.
+        n_eig = jnp.sum(resolved)
+        leading = jnp.arange(d) < n_eig
+        by_modulus = jnp.argsort(-moduli)
+        eig_logs = jnp.where(resolved, jnp.log(jnp.where(resolved, moduli, 1.0)), 0.0)
+        eig_gap = jnp.abs(jnp.sum(eig_logs) - jnp.sum(jnp.where(leading, qr_logs, 0.0))) / period
+        values = jnp.where(leading, values[by_modulus], jnp.exp(qr_logs).astype(values.dtype))
+        trivial = jnp.argmax(by_modulus == trivial)
+        all_logs = jnp.where(leading, jnp.log(jnp.abs(values)), qr_logs)
+        liouville_residual = jnp.abs(jnp.sum(all_logs) - mono.trace_integral)
+        exponents = (all_logs / period).at[trivial].set(0.0)
+        method_name = "eig+periodic-qr"
     order = jnp.argsort(-jnp.abs(values))
     found = orbit.result == RESULTS.successful
     spectrum = FloquetSpectrum(
@@ -168,6 +238,7 @@ def floquet(
         liouville_residual=liouville_residual,
         trace_integral=mono.trace_integral,
         eig_gap=eig_gap,
+        n_eig=n_eig,
         period=period,
         result=mono.result,
         method=method_name,

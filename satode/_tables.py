@@ -32,6 +32,8 @@ def analysis_rows(levels, analysis) -> list[dict]:
         row["trivial_multiplier_error"] = _f(a.spectrum.trivial_multiplier_error[i])
         row["liouville_residual"] = _f(a.spectrum.liouville_residual[i])
         row["exponent_method"] = a.spectrum.method
+        row["exponents_from_eig"] = int(a.spectrum.n_eig[i])
+        row["eig_gap"] = _f(a.spectrum.eig_gap[i])
         if a.audit is not None:
             row.update(_audit_columns(a.audit, i, ""))
         if a.curve is not None:

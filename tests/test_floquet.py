@@ -49,7 +49,8 @@ def test_liouville_identity_3d():
     orbit, spectrum = orbit_and_spectrum(field, jnp.array([1.0, 1.0, 0.0]))
     log_sum = np.sum(np.log(np.abs(np.asarray(spectrum.multipliers))))
     assert abs(log_sum - spectrum.trace_integral) < 1e-8  # eig of a well-conditioned M
-    assert spectrum.method == "eig"
+    assert spectrum.method == "eig+periodic-qr" and int(spectrum.n_eig) == 3
+    assert spectrum.eig_gap < 1e-8  # the periodic QR agrees with eig on a resolved spectrum
     # Trivial multiplier: eigenvector parallel to f(y0), |μ − 1| small.
     assert spectrum.trivial_multiplier_error < 1e-8
 
@@ -76,3 +77,37 @@ def test_multipliers_sorted_and_trivial_identified():
     assert np.all(np.diff(moduli) <= 0)
     assert int(spectrum.trivial_index) == 0
     np.testing.assert_allclose(moduli, [1.0, np.exp(-2 * 0.5 * np.pi)], rtol=1e-9)
+
+
+def _tilted_oscillator(k):
+    """Stuart–Landau (μ = ω = 1) times a contracting direction `z' = −k z`, in rotated
+    coordinates so that no axis is special: the cycle has period 2π and exponents {0, −2, −k}."""
+    q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(3, 3)))
+    q = jnp.asarray(q)
+    sl = systems.StuartLandau(mu=1.0, omega=1.0)
+
+    def field(t, y, args):
+        u = q.T @ y
+        planar = sl(t, u[:2], None)
+        return q @ jnp.concatenate([planar, -k * u[2:]])
+
+    return field, q @ jnp.array([1.0, 0.0, 0.5])
+
+
+@pytest.mark.parametrize("k", [0.5, 20.0])
+def test_periodic_qr_keeps_multipliers_below_eig_resolution(k):
+    # k = 20: the third multiplier is e^{−20·2π} ≈ 3e-55, lost by eig(M) (n_eig = 2); the
+    # periodic QR over segment monodromies recovers it in log space. k = 0.5: eig resolves all.
+    field, y0 = _tilted_oscillator(k)
+    orbit, spectrum = orbit_and_spectrum(field, y0)
+    assert orbit.result == satode.RESULTS.successful
+    assert abs(orbit.period - 2 * np.pi) < 1e-9
+    np.testing.assert_allclose(spectrum.exponents, sorted([0.0, -2.0, -k], reverse=True), atol=1e-8)
+    assert spectrum.method == "eig+periodic-qr"
+    assert int(spectrum.n_eig) == (2 if k == 20.0 else 3)
+    moduli = np.abs(np.asarray(spectrum.multipliers))
+    np.testing.assert_allclose(np.log(moduli[-1]), -max(k, 2.0) * 2 * np.pi, rtol=1e-8)
+    # Σ ln|μ_i| = ∫ tr Df dt = −(2 + k)·2π, over all three (QR for the lost one).
+    assert spectrum.liouville_residual < 1e-7
+    assert abs(spectrum.trace_integral + (2 + k) * 2 * np.pi) < 1e-7
+    assert spectrum.eig_gap < 1e-8
