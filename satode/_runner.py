@@ -139,10 +139,12 @@ def _read_csv(path: Path) -> list[dict]:
             if v in ("True", "False"):
                 parsed[k] = v == "True"
             else:
-                try:
-                    parsed[k] = float(v)
-                except ValueError:
-                    parsed[k] = v
+                for kind in (int, float, str):  # the type the row was written with
+                    try:
+                        parsed[k] = kind(v)
+                        break
+                    except ValueError:
+                        pass
         out.append(parsed)
     return out
 
