@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/satode sweep configs/quickstart.toml --out out/quickstart
 
-# The whole test suite, float64, as CI runs it.
+# The whole test suite, float64, as CI runs it: two worker processes (most of the time is XLA
+# compilation, single-threaded), whole files per worker so module fixtures are built once.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 clean:
 	rm -rf $(VENV) out

@@ -106,7 +106,7 @@ def _floquet(args) -> int:
         circle_radius=args.circle,
         options=options,
     )
-    status = status_name(a.result._value)
+    status = status_name(a.result)
     record = {
         "system": args.system,
         "params": resolved,

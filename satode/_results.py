@@ -26,7 +26,10 @@ class RESULTS(eqx.Enumeration):
 
 
 def status_name(code) -> str:
-    """Short, stable status name for tables and JSON (`ok`, `no_orbit`, ...)."""
+    """Short, stable status name for tables and JSON (`ok`, `no_orbit`, ...).
+
+    `code` is a `RESULTS` item (e.g. `analysis.result`) or its integer value.
+    """
     names = {
         0: "ok",
         1: "no_orbit",
@@ -35,7 +38,7 @@ def status_name(code) -> str:
         4: "nonfinite",
         5: "check_failed",
     }
-    return names[int(code)]
+    return names[int(getattr(code, "_value", code))]
 
 
 def nan_unless(ok, tree):
