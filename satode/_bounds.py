@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
-from ._mlp import SaturatingMLP
+from ._mlp import SaturatingMLP, spectral_norm
 
 
 # `|λ_i| ≤ C_emp` compares an exact average against a sampled sup; `C_emp ≤ C̃ ≤ C_theory` holds
@@ -85,7 +85,7 @@ def saturation_audit(
     delta = jnp.stack(deltas)
     c_w = mlp.weight_constant()
     c_theory = c_w * jnp.prod(delta)
-    norms = jax.vmap(lambda y: jnp.linalg.norm(mlp.jacobian(y), ord=2))(samples)
+    norms = jax.vmap(lambda y: spectral_norm(mlp.jacobian(y)))(samples)
     c_emp = jnp.max(norms)
     if activation.nonnegative_derivative:
         c_refined = jnp.max(jax.vmap(lambda y: jnp.prod(mlp.refined_factors(y)))(samples))
