@@ -105,6 +105,11 @@ def variational_flow(
     eye = jnp.eye(y0.shape[0], dtype=y0.dtype)
     state0 = (y0, eye, jnp.zeros((), y0.dtype))
     return integrate(
-        VariationalField(vector_field), state0, t1, args, options=options, saveat=saveat,
+        VariationalField(vector_field),
+        state0,
+        t1,
+        args,
+        options=options,
+        saveat=saveat,
         event=event,
     )

@@ -27,7 +27,14 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ._flow import FlowOptions, variational_flow
-from ._periodic_orbit import _EQUILIBRIUM_SIZE, _SETTLED_SPEED, _scale, _unit, PeriodicOrbit, Shooting
+from ._periodic_orbit import (
+    _EQUILIBRIUM_SIZE,
+    _scale,
+    _SETTLED_SPEED,
+    _unit,
+    PeriodicOrbit,
+    Shooting,
+)
 from ._results import RESULTS
 
 

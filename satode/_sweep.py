@@ -81,9 +81,7 @@ def _predict(strand: _Strand, level):
     distinct = ~jnp.any(pair & (diff == 0))
 
     def weight(i):
-        factors = jnp.where(
-            used & (idx != i), (level - s) / jnp.where(pair[i], diff[i], 1.0), 1.0
-        )
+        factors = jnp.where(used & (idx != i), (level - s) / jnp.where(pair[i], diff[i], 1.0), 1.0)
         return jnp.where(used[i], jnp.prod(factors), 0.0)
 
     w = jax.vmap(weight)(idx)
