@@ -422,7 +422,7 @@ def _timed(fn, *args):
     return out, time.perf_counter() - t0
 
 
-def _cpu_timed(fn, *args):
+def _cpu_timed(fn, *args):  # noqa: D401
     """Wall and process CPU seconds (on a loaded shared machine the CPU time is the steadier)."""
     c0, t0 = time.process_time(), time.perf_counter()
     out = fn(*args)
@@ -519,6 +519,7 @@ def benchmark(
         "compile_cpu_s": first_cpu - min(cpu),
         "satode_cpu_s": min(cpu),
         "satode_ms_per_orbit": 1e3 * satode_s / n,
+        "satode_cpu_ms_per_orbit": 1e3 * min(cpu) / n,
         "satode_failed_levels": int(np.sum(~sat_ok)),
         "satode_failed_levels_values": [float(g) for g in levels[~sat_ok]][:20],
         "satode_solves_mean": float(np.mean(np.asarray(result.solves)[sat_ok]))
@@ -550,7 +551,7 @@ def benchmark(
         record["float32_vs_float64_compared_levels"] = int(np.sum(both))
     if "scipy" in peers:
         n_scipy = min(n, scipy_levels)
-        (periods, exponents), scipy_timed_s = _timed(
+        (periods, exponents), scipy_timed_s, scipy_cpu = _cpu_timed(
             scipy_sweep, prob.numpy, levels[:n_scipy], np.asarray(prob.y0)
         )
         both = sat_ok[:n_scipy] & np.isfinite(periods)
@@ -567,6 +568,8 @@ def benchmark(
             max_abs_exponent_diff=_max_or_none(exp_diff),
             max_rel_period_diff=_max_or_none(period_diff),
             ratio_scipy=scipy_timed_s / n_scipy * n / satode_s,
+            scipy_cpu_ms_per_orbit=1e3 * scipy_cpu / n_scipy,
+            ratio_scipy_cpu=scipy_cpu / n_scipy * n / min(cpu),
         )
         scipy_ref = (periods, exponents, n_scipy)
     if "jaxcont" in peers:
@@ -587,10 +590,11 @@ def benchmark(
             )
             first_args = (jnp.asarray(prob.levels(n_jc)[have]),) + args[1:]
             _, jc_first = _timed(lambda: jax.block_until_ready(solve(*first_args)))
-            jc_runs = []
+            jc_runs, jc_cpu = [], []
             for _ in range(max(1, min(repeats, 2))):
-                (jc_T, jc_mu), s = _timed(lambda: jax.block_until_ready(solve(*args)))
+                (jc_T, jc_mu), s, c = _cpu_timed(lambda: jax.block_until_ready(solve(*args)))
                 jc_runs.append(s)
+                jc_cpu.append(c)
             jc_s = min(jc_runs)
             jc_exp = np.full((n_jc, 2), np.nan)
             jc_per = np.full(n_jc, np.nan)
@@ -606,6 +610,8 @@ def benchmark(
                 jaxcont_levels_without_guess=int(np.sum(~have)),
                 jaxcont_mesh=list(JAXCONT_MESH),
                 ratio_jaxcont=jc_s / n_jc * n / satode_s,
+                jaxcont_cpu_ms_per_orbit=1e3 * min(jc_cpu) / n_jc,
+                ratio_jaxcont_cpu=min(jc_cpu) / n_jc * n / min(cpu),
             )
             if "scipy" in peers:
                 periods, exponents, n_scipy = scipy_ref
@@ -656,6 +662,9 @@ HEADER = [
     "x JaxCont",
     "max abs dlambda satode/scipy",
     "max abs dlambda JaxCont/scipy",
+    "CPU ms/orbit satode / scipy / JaxCont",
+    "x scipy (CPU)",
+    "x JaxCont (CPU)",
     "solves/level",
     "peak RSS MiB",
 ]
@@ -681,6 +690,16 @@ def markdown_row(r: dict) -> str:
         _fmt(r.get("ratio_jaxcont"), ".1f"),
         _fmt(r.get("max_abs_exponent_diff"), ".1e"),
         _fmt(r.get("jaxcont_max_abs_exponent_diff"), ".1e"),
+        " / ".join(
+            _fmt(r.get(k), ".2f")
+            for k in (
+                "satode_cpu_ms_per_orbit",
+                "scipy_cpu_ms_per_orbit",
+                "jaxcont_cpu_ms_per_orbit",
+            )
+        ),
+        _fmt(r.get("ratio_scipy_cpu"), ".0f"),
+        _fmt(r.get("ratio_jaxcont_cpu"), ".1f"),
         _fmt(r.get("satode_solves_mean"), ".2f"),
         f"{r['peak_rss_mib']:.0f}",
     ]
@@ -700,7 +719,12 @@ def main(argv=None):
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--problem", default="mlp", choices=["mlp", "morris-lecar"])
     parser.add_argument("--network", type=Path, default=None, help="an MLP .npz (default: fit)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed satode calls (best kept); 0: the first call only")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="timed satode calls (best kept); 0: the first call only",
+    )
     parser.add_argument("--chunk-size", type=int, default=None, help="satode strands per batch")
     parser.add_argument("--peers", default="scipy,jaxcont", help="comma list, or 'none'")
     parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
