@@ -76,13 +76,46 @@ def analyse_orbit(
         throw=False,
     )
     spectrum = floquet(vector_field, orbit, args, options=options, throw=False)
+    samples = None
+    if isinstance(vector_field, SaturatingMLP):
+        samples = sample_orbit(vector_field, orbit, args, n=n_samples, options=options)
+    analysis = assemble_analysis(
+        vector_field,
+        orbit,
+        spectrum,
+        samples,
+        args,
+        n_samples=n_samples,
+        circle_radius=circle_radius,
+        options=options,
+    )
+    if throw:
+        analysis = eqx.error_if(
+            analysis, analysis.result != RESULTS.successful, "orbit analysis failed"
+        )
+    return analysis
+
+
+def assemble_analysis(
+    vector_field,
+    orbit: PeriodicOrbit,
+    spectrum: FloquetSpectrum,
+    samples,
+    args=None,
+    *,
+    n_samples: int,
+    circle_radius: float | None,
+    options: FlowOptions,
+) -> OrbitAnalysis:
+    """The `OrbitAnalysis` of an orbit whose spectrum (and, for MLPs, samples) are known:
+    the audit, the prescribed circle and the accuracy checks (shared by `analyse_orbit` and the
+    sweep's fused path)."""
     result = spectrum.result
     checks_ok = (spectrum.trivial_multiplier_error <= _TRIVIAL_TOL) & ~(
         spectrum.liouville_residual > _LIOUVILLE_TOL
     )
     audit = curve = None
     if isinstance(vector_field, SaturatingMLP):
-        samples = sample_orbit(vector_field, orbit, args, n=n_samples, options=options)
         audit = nan_unless(
             orbit.result == RESULTS.successful,
             saturation_audit(
@@ -102,10 +135,7 @@ def analyse_orbit(
     result = RESULTS.where(
         (result == RESULTS.successful) & ~checks_ok, RESULTS.check_failed, result
     )
-    analysis = OrbitAnalysis(orbit, spectrum, audit, curve, result)
-    if throw:
-        analysis = eqx.error_if(analysis, result != RESULTS.successful, "orbit analysis failed")
-    return analysis
+    return OrbitAnalysis(orbit, spectrum, audit, curve, result)
 
 
 def at_level(vector_field, parameter: str, level):

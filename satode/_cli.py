@@ -54,6 +54,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("config", help="a TOML config, e.g. configs/quickstart.toml")
     s.add_argument("--out", default=None, help="output folder (default out/<config name>)")
     s.add_argument("--quiet", action="store_true", help="no progress lines")
+    s.add_argument(
+        "--distributed",
+        action="store_true",
+        help="multi-host: join a jax.distributed job and shard levels over every host's devices",
+    )
+    s.add_argument("--coordinator", default=None, help="with --distributed: HOST:PORT of process 0")
+    s.add_argument("--num-processes", type=int, default=None, help="with --distributed")
+    s.add_argument("--process-id", type=int, default=None, help="with --distributed")
     return p
 
 
@@ -189,6 +197,14 @@ def _sweep(args) -> int:
 
     config = load_config(args.config)
     out = Path(args.out) if args.out else Path("out") / Path(args.config).stem
+    if args.distributed:
+        import jax
+
+        from ._devices import initialize_distributed
+
+        initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+        if jax.process_index() != 0:  # every process gathers all results; one writes them
+            out = out / f"process-{jax.process_index()}"
     rows = run_config(config, out, progress=not args.quiet)
     counts = {}
     for r in rows:

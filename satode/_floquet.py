@@ -168,6 +168,7 @@ def floquet(
     method: Literal["variational", "forward"] = "variational",
     options: FlowOptions = FlowOptions(),
     throw: bool = True,
+    monodromy_matrix: Monodromy | None = None,
 ) -> FloquetSpectrum:
     """Floquet multipliers and exponents of a periodic orbit.
 
@@ -182,11 +183,16 @@ def floquet(
         the resolved group, `liouville_residual` checks `Σ ln|μ_i|` against `∫ tr Df dt`.
         Multipliers below `eig`'s resolution are reported by modulus (`e^{λT}`, real).
 
-    **Arguments:** as `monodromy`, plus `throw` (raise if `result` is not successful).
+    **Arguments:** as `monodromy`, plus `throw` (raise if `result` is not successful) and
+    `monodromy_matrix`: a `Monodromy` already computed along `orbit` (e.g. by the last Newton
+    solve of a sweep), used instead of integrating it again.
 
     **Returns:** a `FloquetSpectrum`.
     """
-    mono = monodromy(vector_field, orbit, args, method=method, options=options)
+    if monodromy_matrix is None:
+        mono = monodromy(vector_field, orbit, args, method=method, options=options)
+    else:
+        mono = monodromy_matrix
     period = orbit.period
     d = mono.matrix.shape[0]
     values, vectors = jnp.linalg.eig(mono.matrix)

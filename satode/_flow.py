@@ -99,10 +99,17 @@ def variational_flow(
     *,
     options: FlowOptions = FlowOptions(),
     saveat: dfx.SaveAt = dfx.SaveAt(t1=True),
+    event: dfx.Event | None = None,
 ) -> dfx.Solution:
     """Integrate the variational system from `(y0, I, 0)` under error control."""
     eye = jnp.eye(y0.shape[0], dtype=y0.dtype)
     state0 = (y0, eye, jnp.zeros((), y0.dtype))
     return integrate(
-        VariationalField(vector_field), state0, t1, args, options=options, saveat=saveat
+        VariationalField(vector_field),
+        state0,
+        t1,
+        args,
+        options=options,
+        saveat=saveat,
+        event=event,
     )

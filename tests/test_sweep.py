@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -82,3 +83,38 @@ def test_bad_arguments():
         satode.sweep(systems.StuartLandau(), jnp.array([]), Y0, parameter="mu")
     with pytest.raises(ValueError, match="not a field"):
         satode.sweep(systems.StuartLandau(), jnp.array([1.0]), Y0, parameter="gain")
+
+
+def test_one_compilation_per_size_class():
+    # 40 and 60 levels fall in one size class (4 strands, one block of 16 steps): no recompile.
+    field = systems.StuartLandau()
+    satode.sweep(field, jnp.linspace(0.5, 1.5, 40), Y0, parameter="mu", n_samples=33)
+    before = eqx.debug.get_num_traces(_sweep_chunks)
+    result = satode.sweep(field, jnp.linspace(0.6, 1.6, 60), Y0, parameter="mu", n_samples=33)
+    assert eqx.debug.get_num_traces(_sweep_chunks) == before
+    np.testing.assert_allclose(result.analysis.orbit.period, 2 * np.pi, rtol=1e-9)
+    np.testing.assert_allclose(
+        result.analysis.spectrum.exponents[:, 1], -2 * np.linspace(0.6, 1.6, 60), atol=1e-8
+    )
+    # Continuation along the strands: after each strand's first level, one or two solves.
+    assert float(np.mean(np.asarray(result.solves))) < 3
+
+
+def test_float32_sweep():
+    # float32 holds ~1e-7 relative: tolerances to match; exponents still right to ~1e-4.
+    levels = jnp.linspace(0.5, 2.0, 8, dtype=jnp.float32)
+    field = jax.tree.map(lambda x: x.astype(jnp.float32), systems.StuartLandau())
+    result = satode.sweep(
+        field,
+        levels,
+        Y0.astype(jnp.float32),
+        parameter="mu",
+        n_samples=33,
+        options=satode.FlowOptions(rtol=1e-6, atol=1e-8),
+        shooting=satode.Shooting(rtol=1e-5, atol=1e-5, closure_tol=1e-4),
+    )
+    a = result.analysis
+    assert a.orbit.period.dtype == jnp.float32
+    assert np.all(np.asarray(a.result._value) == 0)
+    np.testing.assert_allclose(a.orbit.period, 2 * np.pi, rtol=1e-5)
+    np.testing.assert_allclose(a.spectrum.exponents[:, 1], -2 * np.asarray(levels), atol=1e-4)
