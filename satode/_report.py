@@ -318,7 +318,7 @@ def spectrum_figure(
     ax.axhline(0.0, color="0.6", lw=0.6, zorder=1)
     for k, event in enumerate(events or []):
         value = _num(event.get("value"))
-        if not math.isfinite(value):
+        if not math.isfinite(value) or (log_x and value <= 0):  # not on this axis
             continue
         for a in (ax, ax_t):
             a.axvline(value, color="tab:red", ls="-.", lw=1.2, zorder=4)

@@ -1,10 +1,13 @@
 """Continuation: Hopf, SNIC and fold of cycles located and typed, against independent values."""
 
+import csv
+import json
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import satode
 from satode import systems
@@ -167,3 +170,34 @@ def test_quickstart_network_cycle_disappears():
     )
     ok = np.asarray(sweep.analysis.result._value) == satode.RESULTS.successful._value
     np.testing.assert_array_equal(ok, np.asarray(levels) < gain)
+
+
+def test_cli_continue_and_sweep_switch(tmp_path, capsys):
+    from satode._cli import main
+
+    argv = ["continue", "stuart-landau", "--param", "mu", "--from", "1", "--to", "0"]
+    argv += ["--y0", "1,0", "--period", str(2 * np.pi), "--json"]
+    assert main(argv) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert [e["type"] for e in record["events"]] == ["hopf"]
+    assert abs(record["events"][0]["value"]) <= 1e-6
+    first = record["branch"][0]
+    assert set(first) >= {"mu", "period", "exponents", "status"}
+    assert first["status"] == "ok" and first["exponents"][1] == pytest.approx(-2.0, abs=1e-8)
+    # The same branch from a sweep config with a [continuation] section.
+    config = tmp_path / "sl.toml"
+    config.write_text(
+        '[system]\nname = "stuart-landau"\n\n'
+        '[sweep]\nparameter = "mu"\nlevels = [1.0, 0.0]\ny0 = [1.0, 0.0]\n'
+        "period = 6.283185307179586\nn_samples = 1025\n\n"
+        '[continuation]\nmethod = "arclength"\n'
+    )
+    out = tmp_path / "out"
+    assert main(["sweep", str(config), "--out", str(out), "--quiet"]) == 0
+    events = json.loads((out / "branch.json").read_text())["events"]
+    assert [e["type"] for e in events] == ["hopf"] and abs(events[0]["value"]) <= 1e-6
+    table = (out / "table.md").read_text()
+    assert " event |" in table and "`hopf` at mu" in table
+    assert (out / "spectrum.png").stat().st_size > 0
+    rows = list(csv.DictReader(open(out / "results.csv")))
+    assert rows[-1]["event"] == "hopf"
