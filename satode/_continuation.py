@@ -453,7 +453,7 @@ def continue_orbit(
 
     say(f"start: {parameter} = {first.p:.10g}, period {first.period:.10g}")
     mode = method
-    _ARC = None
+    arc_tangent = None
     h_nat, h_arc = natural_step, arc_step
     p_fail = None  # set while locating where the cycle disappears (natural bisection)
     stop_reason = None
@@ -481,11 +481,11 @@ def continue_orbit(
             if (z_pred[-1] - stop) * direction >= 0:
                 z_pred, tangent, final = _extrapolate(points, stop), _unit_p(d), True
             else:
-                tangent = _ARC = t
+                tangent = arc_tangent = t
         new = attempt(z_pred, tangent, w)
         if new is not None:
             jump = w * (new.z - z_pred)
-            if tangent is _ARC:
+            if tangent is arc_tangent:
                 # Pseudo-arclength: the correction is orthogonal to the secant; more than about
                 # a step away from the prediction it has jumped to another part of the branch.
                 jumped = np.linalg.norm(jump) > 2 * h_arc + _ARC_SLACK
