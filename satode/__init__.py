@@ -8,11 +8,24 @@ from ._activations import (
 )
 from ._analysis import (
     analyse_orbit as analyse_orbit,
+    analyse_periodic_orbit as analyse_periodic_orbit,
     at_level as at_level,
     CurveAnalysis as CurveAnalysis,
     OrbitAnalysis as OrbitAnalysis,
 )
 from ._bounds import saturation_audit as saturation_audit, SaturationAudit as SaturationAudit
+from ._certify import (
+    capacity_needed as capacity_needed,
+    Certificate as Certificate,
+    certify as certify,
+    target_from_system as target_from_system,
+    TargetSpectrum as TargetSpectrum,
+)
+from ._continuation import (
+    Branch as Branch,
+    BranchEvent as BranchEvent,
+    continue_orbit as continue_orbit,
+)
 from ._curve import (
     circle as circle,
     circle_spectrum as circle_spectrum,

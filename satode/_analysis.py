@@ -75,6 +75,33 @@ def analyse_orbit(
         max_period=max_period,
         throw=False,
     )
+    analysis = analyse_periodic_orbit(
+        vector_field,
+        orbit,
+        args,
+        n_samples=n_samples,
+        circle_radius=circle_radius,
+        options=options,
+    )
+    if throw:
+        analysis = eqx.error_if(
+            analysis, analysis.result != RESULTS.successful, "orbit analysis failed"
+        )
+    return analysis
+
+
+def analyse_periodic_orbit(
+    vector_field,
+    orbit: PeriodicOrbit,
+    args=None,
+    *,
+    n_samples: int = 4097,
+    circle_radius: float | None = None,
+    options: FlowOptions = FlowOptions(),
+) -> OrbitAnalysis:
+    """The Floquet spectrum, accuracy checks and (for MLPs) bound audit of an orbit already found
+    (by `find_periodic_orbit`, or by a continuation corrector). Arguments as `analyse_orbit`.
+    """
     spectrum = floquet(vector_field, orbit, args, options=options, throw=False)
     samples = None
     if isinstance(vector_field, SaturatingMLP):

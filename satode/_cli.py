@@ -1,4 +1,4 @@
-"""The `satode` command line: `floquet`, `sweep`. float64 is on by default."""
+"""The `satode` command line: `floquet`, `sweep`, `continue`, `certify`. float64 by default."""
 
 import argparse
 import json
@@ -62,7 +62,54 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--coordinator", default=None, help="with --distributed: HOST:PORT of process 0")
     s.add_argument("--num-processes", type=int, default=None, help="with --distributed")
     s.add_argument("--process-id", type=int, default=None, help="with --distributed")
+    c = sub.add_parser("continue", help="follow a periodic orbit in a parameter (continuation)")
+    c.add_argument("system", help="built-in system name, an MLP .npz, or FILE.py:NAME")
+    c.add_argument("--preset", help="named parameter set of a built-in system")
+    c.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="parameter")
+    c.add_argument("--param", required=True, help="the parameter to continue in (gain, mu, ...)")
+    c.add_argument("--from", dest="start", type=float, required=True, help="first value")
+    c.add_argument("--to", dest="stop", type=float, required=True, help="last value")
+    c.add_argument("--method", choices=["arclength", "natural"], default="arclength")
+    c.add_argument("--y0", help="where the first orbit is sought, comma-separated")
+    c.add_argument("--period", type=float, help="the first orbit's period (Newton from --y0)")
+    c.add_argument("--transient", type=float, help="time before the first search")
+    c.add_argument("--step", type=float, help="first step (parameter units if natural)")
+    c.add_argument("--tol", type=float, help="location tolerance of events in the parameter")
+    c.add_argument("--max-points", type=int, default=400)
+    c.add_argument("--rtol", type=float, default=1e-11)
+    c.add_argument("--atol", type=float, default=1e-12)
+    c.add_argument("--out", help="also write results.csv, branch.json, table.md, spectrum.png")
+    c.add_argument("--json", action="store_true", help="print one JSON object")
+
+    k = sub.add_parser("certify", help="can a network represent a target's spectrum? (bound)")
+    k.add_argument("names", nargs="+", metavar="TARGET MODEL", help="target system and .npz")
+    k.add_argument("--preset", help="named parameter set of the target system")
+    k.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="parameter")
+    k.add_argument("--exponents", help="a measured target spectrum, comma-separated")
+    k.add_argument("--period", type=float, help="the target cycle's period (with --exponents)")
+    k.add_argument("--planar", action="store_true", help="the target cycle is planar")
+    k.add_argument("--tolerance", type=float, default=0.05, help="relative match tolerance")
+    k.add_argument(
+        "--model-set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="the network's gain or shift",
+    )
+    k.add_argument("--json", action="store_true", help="print one JSON object")
     return p
+
+
+def _continue(args) -> int:
+    from ._branch_io import run_continue
+
+    return run_continue(args)
+
+
+def _certify(args) -> int:
+    from ._certify import run_certify
+
+    return run_certify(args)
 
 
 def _floquet(args) -> int:
@@ -223,7 +270,9 @@ def main(argv=None) -> int:
     from ._errors import InputError
 
     try:
-        return {"floquet": _floquet, "sweep": _sweep}[args.command](args)
+        commands = {"floquet": _floquet, "sweep": _sweep, "continue": _continue}
+        commands["certify"] = _certify
+        return commands[args.command](args)
     except (InputError, ValueError) as e:
         print(f"satode: error: {e}", file=sys.stderr)
         return 2

@@ -64,6 +64,14 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         closure_tol=(_NUMBER, 1e-8),
     ),
     "output": _spec(title=((str,), None), table_rows=((int,), 60)),
+    # Present: the sweep follows one branch by continuation from the first level to the last.
+    "continuation": _spec(
+        method=((str,), "arclength"),
+        step=(_NUMBER, None),
+        max_step=(_NUMBER, None),
+        tol=(_NUMBER, None),
+        max_points=((int,), 400),
+    ),
 }
 _LEVEL_KEYS = _spec(
     start=(_NUMBER, ...), stop=(_NUMBER, ...), num=((int,), ...), spacing=((str,), "linear")
@@ -83,6 +91,7 @@ class SweepConfig:
     solver: dict
     output: dict
     levels: list[float] = field(default_factory=list)
+    continuation: dict | None = None
 
 
 def _fail(path, key, message):
@@ -178,7 +187,7 @@ def load_config(path) -> SweepConfig:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"{path}: invalid TOML ({e})") from None
-    sections = {"network", "system", "sweep", "solver", "output"}
+    sections = {"network", "system", "sweep", "solver", "output", "continuation"}
     for key in raw:
         if key not in sections:
             close = difflib.get_close_matches(key, sorted(sections), n=1)
@@ -229,4 +238,20 @@ def load_config(path) -> SweepConfig:
             _positive(path, f"network.fit.{key}", fit[key])
         _positive(path, "network.fit.learning_rate", fit["learning_rate"])
     levels = _levels(path, sweep["levels"])
-    return SweepConfig(path, raw, network, fit, system, sweep, solver, output, levels)
+    continuation = None
+    if "continuation" in raw:
+        continuation = _check_section(
+            path, "continuation", raw["continuation"], _SCHEMA["continuation"]
+        )
+        if continuation["method"] not in ("arclength", "natural"):
+            _fail(
+                path,
+                "continuation.method",
+                f"expected 'arclength' or 'natural', got {continuation['method']!r}",
+            )
+        for key in ("step", "max_step", "tol"):
+            _positive(path, f"continuation.{key}", continuation[key], allow_none=True)
+        _positive(path, "continuation.max_points", continuation["max_points"])
+        if len(levels) < 2 or levels[0] == levels[-1]:
+            _fail(path, "sweep.levels", "continuation needs a first and a last level that differ")
+    return SweepConfig(path, raw, network, fit, system, sweep, solver, output, levels, continuation)

@@ -157,6 +157,9 @@ def markdown_table(
     if _has(rows, "contained"):
         columns.append(("order", order_cell))
 
+    if any(row.get("event") for row in rows):  # a continuation branch: mark its events
+        columns.append(("event", lambda r: str(r.get("event") or "")))
+
     if circle:
         columns.append(("|μ1|∘", lambda r: _fmt(r.get("circle_multiplier_abs_1"))))
         columns.append(("|μ2|∘", lambda r: _fmt(r.get("circle_multiplier_abs_2"))))
@@ -231,7 +234,12 @@ def _positive(values: np.ndarray) -> bool:
 
 
 def spectrum_figure(
-    rows: list[dict], path, *, parameter: str = "gain", title: str | None = None
+    rows: list[dict],
+    path,
+    *,
+    parameter: str = "gain",
+    title: str | None = None,
+    events: list[dict] | None = None,
 ) -> None:
     """Write a PNG (10×7 in at 120 dpi) of the spectrum along a sweep.
 
@@ -240,10 +248,13 @@ def spectrum_figure(
     every level whose status is not "ok" marked by a red × on the axis and a light red span.
     Bottom: the period `T` (log) and, on a twin axis, `rot = C_emp·T/2π` (log) with the planar
     lower bound 1 dotted. The x-axis is logarithmic when every level is > 0 and they span more
-    than a factor of 20. NaN values are skipped.
+    than a factor of 20. NaN values are skipped. `events` (continuation: dicts with `type` and
+    `value`) are drawn as labelled vertical lines in both panels; the rows are then kept in
+    branch order (a branch may turn back at a fold).
     """
     rows = [r for r in rows if math.isfinite(_num(r.get("level")))]
-    rows.sort(key=lambda r: _num(r.get("level")))
+    if not events:
+        rows.sort(key=lambda r: _num(r.get("level")))
     x = _column(rows, "level")
     n_exp = _count(rows, "exponent_")
     exps = np.empty((len(rows), 0))
@@ -305,6 +316,22 @@ def spectrum_figure(
             label=f"λ{i + 1}∘ (prescribed circle)",
         )
     ax.axhline(0.0, color="0.6", lw=0.6, zorder=1)
+    for k, event in enumerate(events or []):
+        value = _num(event.get("value"))
+        if not math.isfinite(value) or (log_x and value <= 0):  # not on this axis
+            continue
+        for a in (ax, ax_t):
+            a.axvline(value, color="tab:red", ls="-.", lw=1.2, zorder=4)
+        ax.annotate(
+            f"{event.get('type')} {value:.7g}",
+            xy=(value, 1.0 - 0.07 * (k % 4)),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -3),
+            textcoords="offset points",
+            fontsize=8,
+            color="tab:red",
+            va="top",
+        )
     linthresh = _linthresh(exps, [c_emp, *circ])
     ax.set_yscale("symlog", linthresh=linthresh, linscale=0.5)
     ax.yaxis.set_minor_locator(NullLocator())
@@ -391,7 +418,12 @@ def spectrum_figure(
 
 
 def write_report(
-    rows: list[dict], out_dir, *, parameter: str = "gain", title: str | None = None
+    rows: list[dict],
+    out_dir,
+    *,
+    parameter: str = "gain",
+    title: str | None = None,
+    events: list[dict] | None = None,
 ) -> None:
     """Write `out_dir/table.md` (title, table, status legend) and `out_dir/spectrum.png`."""
     rows = list(rows)
@@ -404,6 +436,16 @@ def write_report(
         legend.append(f"- `{status}`: {count}" + (f" — {meaning}" if meaning else ""))
     text = f"# {heading}\n\n" + markdown_table(rows, parameter=parameter) + "\n"
     text += "\n".join(legend) + "\n"
+    if events is not None:
+        text += f"\nEvents of the branch ({len(events)}):\n\n"
+        for e in events:
+            text += f"- `{e.get('type')}` at {parameter} = {_fmt(e.get('value'))}"
+            bracket = e.get("bracket")
+            if bracket:
+                text += f" (bracket {bracket[0]:.12g} .. {bracket[1]:.12g})"
+            text += "\n"
     with open(os.path.join(out_dir, "table.md"), "w", encoding="utf-8") as fh:
         fh.write(text)
-    spectrum_figure(rows, os.path.join(out_dir, "spectrum.png"), parameter=parameter, title=title)
+    spectrum_figure(
+        rows, os.path.join(out_dir, "spectrum.png"), parameter=parameter, title=title, events=events
+    )

@@ -230,6 +230,10 @@ def run_config(config: SweepConfig, out_dir, *, progress=True) -> list[dict]:
         raise InputError(f"{config.path}: sweep.y0: expected {field_dim(field, y0)} numbers")
     options = flow_options(config.solver)
     shooting = shooting_options(config.solver)
+    if config.continuation is not None:  # `[continuation]`: one branch instead of a grid
+        from ._branch_io import run_continuation_config
+
+        return run_continuation_config(config, out_dir, field, y0, options, shooting)
     levels = np.asarray(config.levels, dtype=np.float64)
     chunk = min(sw["chunk_size"], len(levels))
     block = chunk * _BLOCK_CHUNKS
