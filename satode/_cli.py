@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("config", help="a TOML config, e.g. configs/quickstart.toml")
     s.add_argument("--out", default=None, help="output folder (default out/<config name>)")
     s.add_argument("--quiet", action="store_true", help="no progress lines")
+    s.add_argument(
+        "--network", metavar="NPZ", help="run on this network instead of the config's network"
+    )
     return p
 
 
@@ -185,10 +188,24 @@ def _sweep(args) -> int:
     from pathlib import Path
 
     from ._config import load_config
+    from ._errors import InputError
     from ._runner import run_config
 
     config = load_config(args.config)
     out = Path(args.out) if args.out else Path("out") / Path(args.config).stem
+    if args.network is not None or config.paper is not None or config.grid is not None:
+        from ._paper import run_study, with_network
+
+        if args.network is not None:
+            if not Path(args.network).is_file():
+                raise InputError(f"--network: {args.network}: no such file")
+            config = with_network(config, args.network)
+        rows = run_study(config, out, progress=not args.quiet)
+        counts = {}
+        for r in rows:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+        print(f"wrote {out}/paper.csv, tables.md, study.json, runs/  ({counts})")
+        return 0
     rows = run_config(config, out, progress=not args.quiet)
     counts = {}
     for r in rows:
