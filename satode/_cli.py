@@ -128,21 +128,31 @@ def _floquet(args) -> int:
     if a.audit is not None:
         record["audit"] = audit_record(a.audit)
     if a.curve is not None:
+        # Top level: the prescribed curve, with every field an orbit has; the network's own
+        # orbit (all its fields) moves under "orbit".
         c = a.curve.spectrum
-        record["orbit"] = {k: record[k] for k in ("period", "y0", "multipliers", "exponents")}
+        orbit_keys = [k for k in record if k not in ("system", "params")]
+        record["orbit"] = {k: record.pop(k) for k in orbit_keys}
+        mus = np.asarray(c.multipliers)
         record.update(
+            status="ok",  # the curve is prescribed: it exists whatever the field does
+            period=float(c.period),
+            y0=[float(c.radius), 0.0],
+            multipliers=[[float(m.real), float(m.imag)] for m in mus],
+            exponents=[float(v) for v in np.asarray(c.exponents)],
+            exponent_method="eig",
+            exponents_from_eig=len(mus),
+            eig_gap=None,
+            # min |μ − 1|: an orbit has a multiplier 1, so this says how far the curve is from one
+            trivial_multiplier_error=float(np.min(np.abs(mus - 1))),
+            liouville_residual=float(c.liouville_residual),
+            closure=0.0,
             curve="circle",
             radius=float(c.radius),
-            period=float(c.period),
-            multipliers=[[float(m.real), float(m.imag)] for m in np.asarray(c.multipliers)],
-            exponents=[float(v) for v in np.asarray(c.exponents)],
             trace_integral=float(c.trace_integral),
-            liouville_residual=float(c.liouville_residual),
         )
-        record["status"] = "ok"  # the curve is prescribed: it exists whatever the field does
-        record["orbit"]["status"] = status
         if a.curve.audit is not None:
-            record["orbit"]["audit"] = record.get("audit")
+            record["orbit"]["audit"] = record.pop("audit", None)
             record["audit"] = audit_record(a.curve.audit)
     if args.json:
         print(json.dumps(json_safe(record)))
