@@ -97,7 +97,10 @@ def analyse_orbit(
             points = circle(circle_radius, n_samples, dtype=curve_spectrum.period.dtype)
             # Grönwall bounds the curve's "exponents" by C_emp too (any curve, orbit or not).
             curve_audit = saturation_audit(
-                vector_field, points, period=curve_spectrum.period, exponents=curve_spectrum.exponents
+                vector_field,
+                points,
+                period=curve_spectrum.period,
+                exponents=curve_spectrum.exponents,
             )
         curve = CurveAnalysis(curve_spectrum, curve_audit)
     result = RESULTS.where(

@@ -82,7 +82,11 @@ def check_paper_section(path, paper: dict, network: dict | None) -> dict:
         _fail(path, "paper.series_values", "give both paper.series_parameter and series_values")
     if series is not None:
         if network is None or series not in ("gain", "shift"):
-            _fail(path, "paper.series_parameter", f"expected 'gain' or 'shift' of a network, got {series!r}")
+            _fail(
+                path,
+                "paper.series_parameter",
+                f"expected 'gain' or 'shift' of a network, got {series!r}",
+            )
         out["series_values"] = _numbers(path, "paper.series_values", out["series_values"])
     if out["series_unit"] not in _SERIES_UNITS:
         _fail(
@@ -104,7 +108,11 @@ def check_grid_section(path, grid: dict, fit: dict | None, levels_fn) -> dict:
             if not values or not all(
                 isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values
             ):
-                _fail(path, f"grid.{key}", f"expected a non-empty list of integers >= 1, got {values!r}")
+                _fail(
+                    path,
+                    f"grid.{key}",
+                    f"expected a non-empty list of integers >= 1, got {values!r}",
+                )
     if out["activation"] is not None:
         if not out["activation"]:
             _fail(path, "grid.activation", "expected a non-empty list of activation names")

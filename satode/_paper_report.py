@@ -221,9 +221,11 @@ def _select(rows, levels, max_rows):
 
 
 def markdown(columns, rows) -> str:
-    head = "| " + " | ".join(h for h, _ in columns) + " |"
+    head = "| " + " | ".join(h.replace("|", r"\|") for h, _ in columns) + " |"
     rule = "|" + "|".join("---:" if h != "status" else ":---" for h, _ in columns) + "|"
-    body = ["| " + " | ".join(str(f(r)).replace("|", r"\|") for _, f in columns) + " |" for r in rows]
+    body = [
+        "| " + " | ".join(str(f(r)).replace("|", r"\|") for _, f in columns) + " |" for r in rows
+    ]
     return "\n".join([head, rule, *body])
 
 
@@ -267,7 +269,7 @@ def summary_rows(rows) -> list[dict]:
                 collapse, reason = r["level"], f"orbit lost ({r['status']})"
                 break
 
-        def ratio(a, b, pick):
+        def ratio(a, b, pick, ok=ok):
             vals = [_num(r.get(a)) / _num(r.get(b)) for r in ok]
             vals = [v for v in vals if math.isfinite(v)]
             return pick(vals) if vals else math.nan
@@ -302,10 +304,15 @@ def summary_table(summary) -> str:
         ("collapse at", lambda r: _g(r["collapse_level"])),
         ("why", lambda r: r["reason"]),
         ("crossing", lambda r: _cross(r["crossing"])),
-        ("C_emp/C", lambda r: f"{_g(r['emp_over_theory_min'], 2)}–{_g(r['emp_over_theory_max'], 2)}"),
+        (
+            "C_emp/C",
+            lambda r: f"{_g(r['emp_over_theory_min'], 2)}–{_g(r['emp_over_theory_max'], 2)}",
+        ),
         (
             "C̃/C",
-            lambda r: f"{_g(r['refined_over_theory_min'], 2)}–{_g(r['refined_over_theory_max'], 2)}",
+            lambda r: (
+                f"{_g(r['refined_over_theory_min'], 2)}–{_g(r['refined_over_theory_max'], 2)}"
+            ),
         ),
         ("order", lambda r: _tick(r["order_ok"])),
     ]
@@ -316,9 +323,11 @@ def summary_table(summary) -> str:
         "orbit at some level (then δ = sup σ' there); order = |λ| ≤ C_emp ≤ C̃ ≤ C at every "
         "level with an orbit. gain: s swept at c = 0; shift: c swept at s = 1.*"
     )
-    return "## Beyond the paper — depth × activation × saturation kind\n\n" + markdown(
-        cols, summary
-    ) + f"\n\n{note}\n"
+    return (
+        "## Beyond the paper — depth × activation × saturation kind\n\n"
+        + markdown(cols, summary)
+        + f"\n\n{note}\n"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -454,10 +463,21 @@ def figure_C(portraits, path):
         ax.plot(np.cos(phi), np.sin(phi), "k--", lw=1.3, label="unit circle (SL cycle)")
         if orbit is not None:
             ax.plot(orbit[:, 0], orbit[:, 1], "r-", lw=2.2, label="network's own orbit")
-        text = f"T = {_g(row.get('period'))}\nλ2 = {_g(_nontrivial(row))}\n" if orbit is not None else "no periodic orbit\n"
+        text = (
+            f"T = {_g(row.get('period'))}\nλ2 = {_g(_nontrivial(row))}\n"
+            if orbit is not None
+            else "no periodic orbit\n"
+        )
         text += f"δ∘ = {_g(row.get('circle_delta_sampled_1'))}"
-        ax.text(0.03, 0.97, text, transform=ax.transAxes, va="top", fontsize=8,
-                bbox=dict(boxstyle="round", fc="white", ec="0.6", alpha=0.9))
+        ax.text(
+            0.03,
+            0.97,
+            text,
+            transform=ax.transAxes,
+            va="top",
+            fontsize=8,
+            bbox=dict(boxstyle="round", fc="white", ec="0.6", alpha=0.9),
+        )
         ax.set_xlim(-2.5, 2.5)
         ax.set_ylim(-2.5, 2.5)
         ax.set_aspect("equal")

@@ -26,6 +26,7 @@ from satode._paper import (
     run_study,
     with_network,
 )
+from satode._runner import flow_options
 
 
 ROOT = Path(__file__).parents[1]
@@ -33,6 +34,13 @@ SHARED = ROOT / ".." / "shared"
 PAPER = SHARED / "paper"
 CONFIGS = ROOT / "configs"
 OPTIONS = satode.FlowOptions(rtol=1e-12, atol=1e-14)
+
+
+def _options(name):
+    """The solver options of `configs/paper_<name>.toml` (so tests share its compiled code)."""
+    return flow_options(load_config(CONFIGS / f"paper_{name}.toml").solver)
+
+
 # The paper's 1 − tanh² is exact only to ~1 ulp of 1 (absolute), whatever the size of sech².
 ULP = 2.3e-16
 
@@ -82,7 +90,8 @@ def test_formulas_match_an_independent_numpy_scipy_implementation():
         delta = max(d.max() for _, d in jacs)
         c_emp = max(np.linalg.norm(j, 2) for j, _ in jacs)
         c_ref = max(
-            np.linalg.norm(w2 * np.sqrt(d)[None], 2) * np.linalg.norm(np.sqrt(d)[:, None] * s * w1, 2)
+            np.linalg.norm(w2 * np.sqrt(d)[None], 2)
+            * np.linalg.norm(np.sqrt(d)[:, None] * s * w1, 2)
             for _, d in jacs
         )
 
@@ -125,7 +134,7 @@ def test_formulas_match_an_independent_numpy_scipy_implementation():
 
 def test_illustration_D_stuart_landau_reference():
     sl = satode.systems.StuartLandau(mu=1.0, omega=1.0, beta=0.0)
-    (row,) = circle_columns(sl, "mu", [1.0], 1.0, 1000, OPTIONS)
+    (row,) = circle_columns(sl, "mu", [1.0], 1.0, 1000, _options("D"))
     # tr Df = −2 on the circle: the integral is exact up to the integrator's rounding.
     assert abs(row["circle_trace_integral"] + 4 * np.pi) < 1e-10
     det = row["circle_multiplier_abs_1"] * row["circle_multiplier_abs_2"]
@@ -147,7 +156,7 @@ def test_illustration_A_arrays_on_the_paper_network():
     s = ref["s"]
     _close(load_config(CONFIGS / "paper_A.toml").levels, s, rtol=1e-14)  # the config's gains
     probe = probe_columns(mlp, "gain", s, [0.8, 0.4])
-    circ = circle_columns(mlp, "gain", s, 1.0, 400, OPTIONS)
+    circ = circle_columns(mlp, "gain", s, 1.0, 400, _options("A"))
     c_w = np.array([p["probe_c_w"] for p in probe])
     _close(c_w, ref["CW"], rtol=1e-12)
     _close([p["probe_c_empirical"] for p in probe], ref["actual_norm"], rtol=1e-10, atol=ULP * c_w)
@@ -167,7 +176,7 @@ def test_illustration_B_arrays_on_the_paper_network():
     _close(config.levels, ref["s"], rtol=1e-14)
     for i, c in enumerate(ref["offsets"]):
         shifted = satode.at_level(mlp, "shift", c)
-        circ = circle_columns(shifted, "gain", ref["s"], 1.0, 500, OPTIONS)
+        circ = circle_columns(shifted, "gain", ref["s"], 1.0, 500, _options("B"))
         ours = np.array([r["circle_c_empirical"] for r in circ])
         c_w = np.array([r["circle_c_w"] for r in circ])
         _close(ours, ref[f"C_{i}"], rtol=1e-10, atol=ULP * c_w)
@@ -199,18 +208,21 @@ def test_illustration_F_table_2_on_the_paper_network():
     table = json.loads((PAPER / "paper_F_table.json").read_text())
     mlp = satode.load_mlp(PAPER / "paper_F_biased_256.npz")
     s = [r["s"] for r in table]
-    circ = circle_columns(mlp, "gain", s, 1.0, 1000, satode.FlowOptions(rtol=1e-11, atol=1e-13))
+    circ = circle_columns(mlp, "gain", s, 1.0, 1000, _options("F"))
     for ours, ref in zip(circ, table, strict=True):
         c_w = ours["circle_c_w"]
         _close(ours["circle_delta_sampled_1"], ref["delta"], rtol=1e-9, atol=ULP)
         _close(ours["circle_c_empirical"], ref["C_U"], rtol=1e-9, atol=ULP * c_w)
         # DOP853 at rtol 1e-11 on the paper's side; ln|μ| compared (|μ| → 1 at large s).
         for k, key in ((1, "mu1"), (2, "mu2")):
-            _close(math.log(ours[f"circle_multiplier_abs_{k}"]), math.log(ref[key]), rtol=1e-7,
-                   atol=1e-9)
+            _close(
+                math.log(ours[f"circle_multiplier_abs_{k}"]),
+                math.log(ref[key]),
+                rtol=1e-7,
+                atol=1e-9,
+            )
         c_t = ours["circle_c_empirical"] * 2 * np.pi
-        _close([math.exp(-c_t), math.exp(c_t)], [ref["lower"], ref["upper"]], rtol=1e-8,
-               atol=1e-12)
+        _close([math.exp(-c_t), math.exp(c_t)], [ref["lower"], ref["upper"]], rtol=1e-8, atol=1e-12)
         assert ours["circle_contained"]
 
 
@@ -219,16 +231,20 @@ def test_illustration_F_table_2_on_the_paper_network():
 # --------------------------------------------------------------------------------------------
 
 
-def _reduced(name, levels, network=None, **fit):
+def _reduced(name, levels, network=None, *, paper=None, **fit):
+    """`configs/paper_<name>.toml` at a few levels, with cold searches (one compiled program
+    per sweep instead of two: the tests' cost is compilation)."""
     config = load_config(CONFIGS / f"paper_{name}.toml")
     if network is not None:
         config = with_network(config, PAPER / network)
     raw = copy.deepcopy(config.raw)
-    raw["sweep"]["levels"] = list(levels)
-    changes = dict(raw=raw, levels=list(levels))
+    raw["sweep"].update(levels=list(levels), warm_start=False)
+    changes = dict(raw=raw, levels=list(levels), sweep=dict(config.sweep, warm_start=False))
     if fit:
         raw["network"]["fit"].update(fit)
         changes["fit"] = dict(config.fit, **fit)
+    if paper:
+        changes["paper"] = dict(config.paper, **paper)
     return dataclasses.replace(config, **changes)
 
 
@@ -251,10 +267,15 @@ def reduced(tmp_path_factory):
         "B": _reduced("B", [1.0, 4.0], "paper_A_unbiased_32.npz"),
         "E": _reduced("E", [1.0, 30.0], "paper_E_32.npz"),
         "F": _reduced("F", [1.0, 2.0], "paper_F_biased_256.npz"),
-        "C": _reduced("C", [1.0, 4.0], "paper_F_biased_256.npz"),
+        # C at F's circle size, so C and F share their compiled circle code.
+        "C": _reduced(
+            "C",
+            [1.0, 4.0],
+            "paper_F_biased_256.npz",
+            paper=dict(circle_points=1000, portraits=[1.0, 4.0], portrait_time=[5.0, 5.0]),
+        ),
         "D": _reduced("D", [0.5, 1.0]),
     }
-    runs["C"].paper.update(portraits=[1.0, 4.0], portrait_time=[5.0, 5.0])
     return {k: (run_study(c, out / k, progress=False), out / k) for k, c in runs.items()}
 
 
@@ -305,19 +326,28 @@ def test_reduced_B_series_and_D_true_orbit(reduced):
 
 
 def test_reduced_beyond_grid(tmp_path):
+    # One member sized like Illustration A's network and sweep (so it reuses that compiled
+    # sweep); the depths and activations of the full grid run in benchmarks/paper_tables.py.
     config = load_config(CONFIGS / "paper_beyond.toml")
+    a = _reduced("A", [1.0, 4.0])
     raw = copy.deepcopy(config.raw)
-    grid = dict(config.grid, depth=[2], activation=["softsign"], saturation=["shift"])
-    grid["shift_levels"] = [0.0, 2.0]
-    fit = dict(config.fit, steps=400)
-    raw["network"]["fit"]["steps"] = 400
-    raw["grid"].update(depth=[2], activation=["softsign"], saturation=["shift"])
-    config = dataclasses.replace(config, raw=raw, grid=grid, fit=fit)
+    member = dict(depth=[1], activation=["softsign"], width=[32], saturation=["gain"])
+    grid = dict(config.grid, **member, gain_levels=[1.0, 4.0])
+    raw["grid"].update(member, gain_levels=[1.0, 4.0])
+    fit = dict(config.fit, steps=300)
+    raw["network"]["fit"]["steps"] = 300
+    raw["sweep"] = a.raw["sweep"]
+    raw["solver"] = a.raw["solver"]
+    config = dataclasses.replace(
+        config, raw=raw, grid=grid, fit=fit, sweep=a.sweep, solver=a.solver
+    )
     rows = run_study(config, tmp_path, progress=False)
-    assert len(rows) == 2 and {r["member"] for r in rows} == {"depth2-activationsoftsign-shift"}
+    assert len(rows) == 2 and {r["member"] for r in rows} == {
+        "depth1-activationsoftsign-width32-gain"
+    }
     _check_rows(rows)
     net = satode.load_mlp(next((tmp_path / "networks").glob("*.npz")))
-    assert net.depth == 2 and net.activation == "softsign"
+    assert net.width == (32,) and net.activation == "softsign"
     text = (tmp_path / "tables.md").read_text()
     assert "softsign" in text and "collapse at" in text
     summary = (tmp_path / "summary.csv").read_text().splitlines()
@@ -335,8 +365,9 @@ def test_with_network_errors(tmp_path):
     with pytest.raises(satode.InputError, match="paper.illustration"):
         load_config(bad)
     bad.write_text(
-        (CONFIGS / "paper_B.toml").read_text().replace('series_unit = "w1_max_row_norm"',
-                                                       'series_unit = "furlong"')
+        (CONFIGS / "paper_B.toml")
+        .read_text()
+        .replace('series_unit = "w1_max_row_norm"', 'series_unit = "furlong"')
     )
     with pytest.raises(satode.InputError, match="paper.series_unit"):
         load_config(bad)
@@ -348,4 +379,11 @@ def test_configs_load():
         assert c.paper["illustration"] == name
     beyond = load_config(CONFIGS / "paper_beyond.toml")
     assert beyond.grid["depth"] == [1, 2, 3]
-    assert set(beyond.grid["activation"]) == {"tanh", "sigmoid", "softsign", "softplus", "silu", "sin"}
+    assert set(beyond.grid["activation"]) == {
+        "tanh",
+        "sigmoid",
+        "softsign",
+        "softplus",
+        "silu",
+        "sin",
+    }
