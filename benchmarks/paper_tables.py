@@ -21,6 +21,7 @@ of `benchmarks/README.md`.
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -115,7 +116,7 @@ def _fmt_s(x):
 
 
 def markdown(record: dict) -> str:
-    sat = record["satode"]
+    sat = record.get("satode", {})
     peer = record.get("peer_measured", {})
     lines = [
         "## Paper reproduction (benchmarks/paper_tables.py)",
@@ -151,11 +152,13 @@ def markdown(record: dict) -> str:
             f"| {group} | {orig_text} | {_fmt_s(own)} | {orig / own:.1f}× | {_fmt_s(shared)} "
             f"| {_fmt_s(sweeps)} |"
         )
+    if not total_sat:
+        total_sat = math.nan
     lines.append(
         f"| **all six** | {_fmt_s(total_orig)} | {_fmt_s(total_sat)} | "
         f"**{total_orig / total_sat:.1f}×** | | |"
     )
-    per = ", ".join(f"{n} {_fmt_s(sat[n]['own']['wall_s'])}" for n in "ABCDEF")
+    per = ", ".join(f"{n} {_fmt_s(sat[n]['own']['wall_s'])}" for n in "ABCDEF" if n in sat)
     lines += ["", f"Per config (own seeds): {per}."]
     if "beyond" in record:
         b = record["beyond"]
@@ -216,11 +219,18 @@ def main():
             else "not pinned (both cores available to every process)"
         ),
         "dtype": "float64",
-        "satode": {},
     }
-    old = RESULTS / "paper_tables.json"
-    if old.exists():
-        record["satode"] = json.loads(old.read_text()).get("satode", {})
+    store = RESULTS / "paper_tables.json"
+
+    def save(update: dict):
+        """Merge `update` into the stored record (two invocations may run side by side)."""
+        merged = json.loads(store.read_text()) if store.exists() else {}
+        sat = dict(merged.get("satode", {}), **update.pop("satode", {}))
+        merged.update(update, satode=sat)
+        store.write_text(json.dumps(merged, indent=2))
+        write_readme(markdown(merged))
+        return merged
+
     for name in args.only:
         entry = {
             "own": run_satode(f"configs/paper_{name}.toml", RESULTS / f"paper_{name}", args.pin)
@@ -232,23 +242,21 @@ def main():
                 args.pin,
                 network=str(SHARED / SHARED_NETWORK[name]),
             )
-        record["satode"][name] = entry
         print(name, json.dumps({k: round(v["wall_s"], 1) for k, v in entry.items()}), flush=True)
+        save(dict(record, satode={name: entry}))
     if not args.skip_beyond:
-        record["beyond"] = run_satode(
-            "configs/paper_beyond.toml", RESULTS / "paper_beyond", args.pin
-        )
-        print("beyond", round(record["beyond"]["wall_s"], 1), flush=True)
+        beyond = run_satode("configs/paper_beyond.toml", RESULTS / "paper_beyond", args.pin)
+        print("beyond", round(beyond["wall_s"], 1), flush=True)
+        save(dict(record, satode={}, beyond=beyond))
     if args.peer is not None:
-        record["peer_measured"] = {}
+        measured = {}
         aliases = {"AD": "A–D", "A-D": "A–D"}
         groups = [aliases.get(g, g) for g in (args.peer_only or ORIGINAL_SCRIPTS)]
         for group in groups:
-            record["peer_measured"][group] = run_peer(args.peer, group, args.pin)
-            print("peer", group, round(record["peer_measured"][group], 1), flush=True)
-    old.write_text(json.dumps(record, indent=2))
-    write_readme(markdown(record))
-    print(markdown(record))
+            measured[group] = run_peer(args.peer, group, args.pin)
+            print("peer", group, round(measured[group], 1), flush=True)
+        save(dict(record, satode={}, peer_measured=measured))
+    print(markdown(json.loads(store.read_text())))
 
 
 if __name__ == "__main__":
