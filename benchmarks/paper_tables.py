@@ -203,6 +203,7 @@ def main():
     p.add_argument("--peer", type=Path, help="a checkout of the paper's repository")
     p.add_argument("--peer-only", nargs="*", default=None, help="subset of A–D, E, F to run")
     p.add_argument("--skip-beyond", action="store_true")
+    p.add_argument("--skip-shared", action="store_true", help="not the paper's networks")
     p.add_argument("--pin", type=int, default=None, help="pin every process to this CPU")
     p.add_argument("--only", default="ABCDEF", help="which Illustrations to run")
     args = p.parse_args()
@@ -235,7 +236,7 @@ def main():
         entry = {
             "own": run_satode(f"configs/paper_{name}.toml", RESULTS / f"paper_{name}", args.pin)
         }
-        if name in SHARED_NETWORK:
+        if name in SHARED_NETWORK and not args.skip_shared:
             entry["shared"] = run_satode(
                 f"configs/paper_{name}.toml",
                 RESULTS / f"paper_{name}_shared",

@@ -331,7 +331,7 @@ def test_reduced_beyond_grid(tmp_path):
     config = load_config(CONFIGS / "paper_beyond.toml")
     a = _reduced("A", [1.0, 4.0])
     raw = copy.deepcopy(config.raw)
-    member = dict(depth=[1], activation=["softsign"], width=[32], saturation=["gain"])
+    member = dict(depth=[1], activation=["tanh"], width=[32], saturation=["gain"])
     grid = dict(config.grid, **member, gain_levels=[1.0, 4.0])
     raw["grid"].update(member, gain_levels=[1.0, 4.0])
     fit = dict(config.fit, steps=300)
@@ -343,13 +343,13 @@ def test_reduced_beyond_grid(tmp_path):
     )
     rows = run_study(config, tmp_path, progress=False)
     assert len(rows) == 2 and {r["member"] for r in rows} == {
-        "depth1-activationsoftsign-width32-gain"
+        "depth1-activationtanh-width32-gain"
     }
     _check_rows(rows)
     net = satode.load_mlp(next((tmp_path / "networks").glob("*.npz")))
-    assert net.width == (32,) and net.activation == "softsign"
+    assert net.width == (32,) and net.activation == "tanh"
     text = (tmp_path / "tables.md").read_text()
-    assert "softsign" in text and "collapse at" in text
+    assert "tanh" in text and "collapse at" in text
     summary = (tmp_path / "summary.csv").read_text().splitlines()
     assert len(summary) == 2
 
