@@ -166,6 +166,12 @@ def markdown(record: dict) -> str:
             f"Beyond the paper (`configs/paper_beyond.toml`, 18 networks × 2 saturation kinds): "
             f"{_fmt_s(b['wall_s'])} end to end."
         )
+    elif "beyond_partial" in record:
+        n = record["beyond_partial"]["members_finished"]
+        lines.append(
+            f"Beyond the paper (`configs/paper_beyond.toml`): stopped for time after {n} of the "
+            "36 members; the summary below covers those (rerunning the command resumes)."
+        )
     lines += [
         "",
         "What the originals compute and satode adds: the originals evaluate the unit circle "
@@ -204,6 +210,11 @@ def main():
     p.add_argument("--peer-only", nargs="*", default=None, help="subset of A–D, E, F to run")
     p.add_argument("--skip-beyond", action="store_true")
     p.add_argument("--skip-shared", action="store_true", help="not the paper's networks")
+    p.add_argument(
+        "--collect-beyond",
+        action="store_true",
+        help="only report the members of an interrupted beyond study that finished",
+    )
     p.add_argument("--pin", type=int, default=None, help="pin every process to this CPU")
     p.add_argument("--only", default="ABCDEF", help="which Illustrations to run")
     args = p.parse_args()
@@ -232,6 +243,21 @@ def main():
         write_readme(markdown(merged))
         return merged
 
+    if args.collect_beyond:
+        sys.path.insert(0, str(ROOT))
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+        from satode._config import load_config
+        from satode._paper import collect_grid
+
+        rows = collect_grid(
+            load_config(ROOT / "configs/paper_beyond.toml"), RESULTS / "paper_beyond"
+        )
+        members = len({r["member"] for r in rows})
+        save(dict(record, satode={}, beyond_partial={"members_finished": members}))
+        print(markdown(json.loads(store.read_text())))
+        return
     for name in args.only:
         entry = {
             "own": run_satode(f"configs/paper_{name}.toml", RESULTS / f"paper_{name}", args.pin)

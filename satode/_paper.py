@@ -455,3 +455,40 @@ def run_study(config: SweepConfig, out_dir, *, progress=True) -> list[dict]:
     }
     (out_dir / "study.json").write_text(json.dumps(study, indent=2, default=str))
     return rows
+
+
+def collect_grid(config: SweepConfig, out_dir) -> list[dict]:
+    """Tables and summary of a `[grid]` study from the members that have finished so far.
+
+    For a study stopped part-way (`run_study` resumes it; this only reports): reads each
+    complete member's `runs/<member>/results.csv` and writes `paper.csv`, `tables.md` and
+    `summary.csv`, listing the members still missing.
+
+    **Returns:** the rows of the finished members.
+    """
+    from ._paper_report import write_study
+    from ._runner import _read_csv
+
+    out_dir = Path(out_dir)
+    grid = config.grid
+    axes = {k: grid[k] for k in ("depth", "activation", "width") if grid[k] is not None}
+    rows, missing = [], []
+    for combo in itertools.product(*axes.values()):
+        labels = dict(zip(axes, combo, strict=True))
+        slug = "-".join(f"{k}{v}" for k, v in labels.items())
+        for kind in grid["saturation"]:
+            name = f"{slug}-{kind}"
+            run = out_dir / "runs" / name
+            done = run / "manifest.json"
+            if not done.exists():
+                missing.append(name)
+                continue
+            rows += [
+                dict(labels, saturation=kind, member=name, **r)
+                for r in _read_csv(run / "results.csv")
+            ]
+    write_study(config, [], rows, out_dir)
+    if missing:
+        with open(out_dir / "tables.md", "a", encoding="utf-8") as f:
+            f.write(f"\n*Not run (study stopped before them): {', '.join(missing)}.*\n")
+    return rows

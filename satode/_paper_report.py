@@ -265,9 +265,11 @@ def summary_rows(rows) -> list[dict]:
                 if _num(r.get("c_empirical")) < _COLLAPSE_C_EMP:
                     collapse, reason = r["level"], "C_emp < 0.1"
                     break
-            elif seen or r is sub[0]:
-                collapse, reason = r["level"], f"orbit lost ({r['status']})"
+            elif r["status"] == "no_orbit" and (seen or r is sub[0]):
+                collapse, reason = r["level"], "orbit lost"
                 break
+        # Other statuses (not_converged, check_failed, …) are failures to compute, not a result.
+        failed = sum(r["status"] not in ("ok", "no_orbit") for r in sub)
 
         def ratio(a, b, pick, ok=ok):
             vals = [_num(r.get(a)) / _num(r.get(b)) for r in ok]
@@ -280,7 +282,7 @@ def summary_rows(rows) -> list[dict]:
                 activation=sub[0].get("activation"),
                 saturation=sub[0].get("saturation"),
                 levels=f"{sub[0]['level']:g}–{sub[-1]['level']:g}",
-                orbits=f"{len(ok)}/{len(sub)}",
+                orbits=f"{len(ok)}/{len(sub)}" + (f" ({failed} failed)" if failed else ""),
                 collapse_level=collapse,
                 reason=reason,
                 crossing=any(r.get("zero_crossing_1") is True for r in ok),
@@ -317,8 +319,10 @@ def summary_table(summary) -> str:
         ("order", lambda r: _tick(r["order_ok"])),
     ]
     note = (
-        "*collapse at = the first level where the orbit is lost or C_emp < 0.1 (— if neither "
-        "happens in the range); C_emp/C and C̃/C: range over the levels with an orbit (tightness "
+        "*orbits = levels with an orbit found and every check passed (failed = the search or "
+        "an accuracy check failed there: no number is reported); "
+        "collapse at = the first level where the orbit is lost (`no_orbit`) or C_emp < 0.1 "
+        "(— if neither happens in the range); C_emp/C and C̃/C: range over the levels with an orbit (tightness "
         "of the theorem's bound, 1 = tight); crossing = some first-layer unit crosses 0 on the "
         "orbit at some level (then δ = sup σ' there); order = |λ| ≤ C_emp ≤ C̃ ≤ C at every "
         "level with an orbit. gain: s swept at c = 0; shift: c swept at s = 1.*"
