@@ -319,13 +319,13 @@ def summary_table(summary) -> str:
         ("order", lambda r: _tick(r["order_ok"])),
     ]
     note = (
-        "*orbits = levels with an orbit found and every check passed (failed = the search or "
-        "an accuracy check failed there: no number is reported); "
-        "collapse at = the first level where the orbit is lost (`no_orbit`) or C_emp < 0.1 "
-        "(— if neither happens in the range); C_emp/C and C̃/C: range over the levels with an "
-        "orbit (tightness of the theorem's bound, 1 = tight); crossing = some first-layer unit crosses 0 on the "
-        "orbit at some level (then δ = sup σ' there); order = |λ| ≤ C_emp ≤ C̃ ≤ C at every "
-        "level with an orbit. gain: s swept at c = 0; shift: c swept at s = 1.*"
+        "*orbits = levels with an orbit found and every check passed (failed = the search or an "
+        "accuracy check failed there: no number is reported); collapse at = the first level "
+        "where the orbit is lost (`no_orbit`) or C_emp < 0.1 (— if neither happens in the "
+        "range); C_emp/C and C̃/C: range over the levels with an orbit (tightness of the "
+        "theorem's bound, 1 = tight); crossing = some first-layer unit crosses 0 on the orbit "
+        "at some level (then δ = sup σ' there); order = |λ| ≤ C_emp ≤ C̃ ≤ C at every level "
+        "with an orbit. gain: s swept at c = 0; shift: c swept at s = 1.*"
     )
     return (
         "## Beyond the paper — depth × activation × saturation kind\n\n"
