@@ -117,7 +117,10 @@ _TABLES = {
             [
                 ("|ln det M|", lambda r: _g(abs(_num(r.get("period")) * _nontrivial(r)))),
                 ("d·C_emp·T", lambda r: _g(2 * _num(r.get("c_empirical")) * _num(r.get("period")))),
-                ("crossing", lambda r: _cross(r.get("zero_crossing_1"))),
+                (
+                    "crossing",
+                    lambda r: _cross(r.get("zero_crossing_1")) if r["status"] == "ok" else MISSING,
+                ),
             ]
         ),
     ),
