@@ -155,8 +155,12 @@ def assemble_analysis(
         curve_audit = None
         if isinstance(vector_field, SaturatingMLP):
             points = circle(circle_radius, n_samples, dtype=curve_spectrum.period.dtype)
+            # Grönwall bounds the curve's "exponents" by C_emp too (any curve, orbit or not).
             curve_audit = saturation_audit(
-                vector_field, points, period=curve_spectrum.period, exponents=None
+                vector_field,
+                points,
+                period=curve_spectrum.period,
+                exponents=curve_spectrum.exponents,
             )
         curve = CurveAnalysis(curve_spectrum, curve_audit)
     result = RESULTS.where(

@@ -55,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default=None, help="output folder (default out/<config name>)")
     s.add_argument("--quiet", action="store_true", help="no progress lines")
     s.add_argument(
+        "--network", metavar="NPZ", help="run on this network instead of the config's network"
+    )
+    s.add_argument(
         "--distributed",
         action="store_true",
         help="multi-host: join a jax.distributed job and shard levels over every host's devices",
@@ -180,21 +183,31 @@ def _floquet(args) -> int:
     if a.audit is not None:
         record["audit"] = audit_record(a.audit)
     if a.curve is not None:
+        # Top level: the prescribed curve, with every field an orbit has; the network's own
+        # orbit (all its fields) moves under "orbit".
         c = a.curve.spectrum
-        record["orbit"] = {k: record[k] for k in ("period", "y0", "multipliers", "exponents")}
+        orbit_keys = [k for k in record if k not in ("system", "params")]
+        record["orbit"] = {k: record.pop(k) for k in orbit_keys}
+        mus = np.asarray(c.multipliers)
         record.update(
+            status="ok",  # the curve is prescribed: it exists whatever the field does
+            period=float(c.period),
+            y0=[float(c.radius), 0.0],
+            multipliers=[[float(m.real), float(m.imag)] for m in mus],
+            exponents=[float(v) for v in np.asarray(c.exponents)],
+            exponent_method="eig",
+            exponents_from_eig=len(mus),
+            eig_gap=None,
+            # min |μ − 1|: an orbit has a multiplier 1, so this says how far the curve is from one
+            trivial_multiplier_error=float(np.min(np.abs(mus - 1))),
+            liouville_residual=float(c.liouville_residual),
+            closure=0.0,
             curve="circle",
             radius=float(c.radius),
-            period=float(c.period),
-            multipliers=[[float(m.real), float(m.imag)] for m in np.asarray(c.multipliers)],
-            exponents=[float(v) for v in np.asarray(c.exponents)],
             trace_integral=float(c.trace_integral),
-            liouville_residual=float(c.liouville_residual),
         )
-        record["status"] = "ok"  # the curve is prescribed: it exists whatever the field does
-        record["orbit"]["status"] = status
         if a.curve.audit is not None:
-            record["orbit"]["audit"] = record.get("audit")
+            record["orbit"]["audit"] = record.pop("audit", None)
             record["audit"] = audit_record(a.curve.audit)
     if args.json:
         print(json.dumps(json_safe(record)))
@@ -240,6 +253,7 @@ def _sweep(args) -> int:
     from pathlib import Path
 
     from ._config import load_config
+    from ._errors import InputError
     from ._runner import run_config
 
     config = load_config(args.config)
@@ -252,6 +266,19 @@ def _sweep(args) -> int:
         initialize_distributed(args.coordinator, args.num_processes, args.process_id)
         if jax.process_index() != 0:  # every process gathers all results; one writes them
             out = out / f"process-{jax.process_index()}"
+    if args.network is not None or config.paper is not None or config.grid is not None:
+        from ._paper import run_study, with_network
+
+        if args.network is not None:
+            if not Path(args.network).is_file():
+                raise InputError(f"--network: {args.network}: no such file")
+            config = with_network(config, args.network)
+        rows = run_study(config, out, progress=not args.quiet)
+        counts = {}
+        for r in rows:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+        print(f"wrote {out}/paper.csv, tables.md, study.json, runs/  ({counts})")
+        return 0
     rows = run_config(config, out, progress=not args.quiet)
     counts = {}
     for r in rows:

@@ -72,6 +72,31 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         tol=(_NUMBER, None),
         max_points=((int,), 400),
     ),
+    # Paper reproductions and studies (satode/_paper.py): the prescribed-circle column set, point
+    # probes, a series of fixed values of a second parameter, and the grid of networks.
+    "paper": _spec(
+        illustration=((str,), None),
+        circle_radius=(_NUMBER, None),
+        circle_points=((int,), 1000),
+        probe=((list,), None),
+        probe_select=((str,), None),
+        probe_radii=((list,), [0.5, 2.0, 20]),
+        probe_angles=((int,), 10000),
+        table_levels=((list,), None),
+        portraits=((list,), None),
+        portrait_time=((list,), None),
+        series_parameter=((str,), None),
+        series_values=((list,), None),
+        series_unit=((str,), "absolute"),
+    ),
+    "grid": _spec(
+        depth=((list,), None),
+        activation=((list,), None),
+        width=((list,), None),
+        saturation=((list,), ["gain"]),
+        gain_levels=((list, dict), None),
+        shift_levels=((list, dict), None),
+    ),
 }
 _LEVEL_KEYS = _spec(
     start=(_NUMBER, ...), stop=(_NUMBER, ...), num=((int,), ...), spacing=((str,), "linear")
@@ -92,6 +117,8 @@ class SweepConfig:
     output: dict
     levels: list[float] = field(default_factory=list)
     continuation: dict | None = None
+    paper: dict | None = None
+    grid: dict | None = None
 
 
 def _fail(path, key, message):
@@ -187,7 +214,7 @@ def load_config(path) -> SweepConfig:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"{path}: invalid TOML ({e})") from None
-    sections = {"network", "system", "sweep", "solver", "output", "continuation"}
+    sections = {"network", "system", "sweep", "solver", "output", "continuation", "paper", "grid"}
     for key in raw:
         if key not in sections:
             close = difflib.get_close_matches(key, sorted(sections), n=1)
@@ -254,4 +281,29 @@ def load_config(path) -> SweepConfig:
         _positive(path, "continuation.max_points", continuation["max_points"])
         if len(levels) < 2 or levels[0] == levels[-1]:
             _fail(path, "sweep.levels", "continuation needs a first and a last level that differ")
-    return SweepConfig(path, raw, network, fit, system, sweep, solver, output, levels, continuation)
+    paper = grid = None
+    if "paper" in raw:
+        from ._paper_config import check_paper_section
+
+        paper = check_paper_section(
+            path, _check_section(path, "paper", raw["paper"], _SCHEMA["paper"]), network
+        )
+    if "grid" in raw:
+        from ._paper_config import check_grid_section
+
+        grid = _check_section(path, "grid", raw["grid"], _SCHEMA["grid"])
+        grid = check_grid_section(path, grid, fit, _levels)
+    return SweepConfig(
+        path,
+        raw,
+        network,
+        fit,
+        system,
+        sweep,
+        solver,
+        output,
+        levels,
+        continuation=continuation,
+        paper=paper,
+        grid=grid,
+    )

@@ -10,6 +10,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Complex, Float
 
+from ._floquet import _EIG_RESOLUTION
 from ._flow import field_and_jacobian, FlowOptions, integrate
 
 
@@ -64,6 +65,11 @@ def circle_spectrum(
     values = jnp.linalg.eigvals(matrix)
     values = values[jnp.argsort(-jnp.abs(values))]
     _, logdet = jnp.linalg.slogdet(matrix)
+    # Below ~1e-13 of the largest, eig's second multiplier is noise (or 0): take its modulus
+    # from Liouville, |μ1 μ2| = exp ∫ tr Df dt, which holds along any curve.
+    unresolved = jnp.abs(values[1]) <= _EIG_RESOLUTION * jnp.abs(values[0])
+    repaired = jnp.exp(trace - jnp.log(jnp.abs(values[0]))).astype(values.dtype)
+    values = values.at[1].set(jnp.where(unresolved, repaired, values[1]))
     return CurveSpectrum(
         multipliers=values,
         exponents=jnp.log(jnp.abs(values)) / period,

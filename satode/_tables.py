@@ -25,6 +25,8 @@ def analysis_rows(levels, analysis) -> list[dict]:
         row = {"level": float(level), "status": status_name(codes[i])}
         row["period"] = _f(a.orbit.period[i])
         row["closure"] = _f(a.orbit.closure[i])
+        for j, y in enumerate(np.asarray(a.orbit.y0[i]), 1):  # a point of the orbit found
+            row[f"orbit_y0_{j}"] = float(y)
         for j, lam in enumerate(np.asarray(a.spectrum.exponents[i]), 1):
             row[f"exponent_{j}"] = float(lam)
         for j, mu in enumerate(np.asarray(a.spectrum.multipliers[i]), 1):

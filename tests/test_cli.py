@@ -330,6 +330,12 @@ def test_paper_f_circle(runs):
     # the network's own orbit is reported beside the prescribed circle
     assert rec["orbit"]["status"] in STATUSES
     assert set(rec["orbit"]) >= {"period", "y0", "multipliers", "exponents", "status"}
+    # The curve carries every field an orbit has (the orbit's own are under "orbit").
+    assert set(rec["orbit"]) <= set(rec)
+    assert rec["exponent_method"] == "eig" and rec["closure"] == 0.0
+    # No multiplier of the circle is 1 (a complex pair of modulus 0.079): it is not an orbit.
+    assert rec["trivial_multiplier_error"] > 0.9
+    assert a["contained"] is True  # Grönwall along the curve: |ln|μ||/2π <= C_emp
 
 
 def test_python_field(runs, files):
