@@ -116,10 +116,6 @@ def analyse_periodic_orbit(
         circle_radius=circle_radius,
         options=options,
     )
-    if throw:
-        analysis = eqx.error_if(
-            analysis, analysis.result != RESULTS.successful, "orbit analysis failed"
-        )
     return analysis
 
 
