@@ -13,7 +13,9 @@ import pytest
 import satode
 
 
-SHARED = Path(__file__).parents[1] / ".." / "shared"
+SHARED = next(
+    p for p in (Path(__file__).resolve().parents[2] / "shared", Path("/work/shared")) if p.is_dir()
+)
 REFERENCE = json.loads((SHARED / "reference" / "reference.json").read_text())
 FLOQUET = {entry["name"]: entry for entry in REFERENCE["floquet"]}
 
@@ -23,27 +25,35 @@ def _decay(t, y, args):
 
 
 def test_lorenz_literature_spectrum():
-    # Cost: ~3 s of integration (4,100 QR intervals, Dopri8 at rtol 1e-11) plus ~7 s compile on
-    # one loaded core; t_total = 1000 halves it but leaves λ_1 within 0.006 of 0.01.
+    # The statistical error of a finite-time λ_1 is ~0.1/sqrt(T) here (stderr 3e-3 at T = 2000),
+    # so T = 2000 is the shortest run whose 0.01 tolerance is >= 3 standard errors; shorter
+    # runs pass only by luck. rtol 1e-9 keeps the integration error (~1e-9 on the exact sum)
+    # far below that and below the 1e-6 sum tolerance, at ~40% of the cost of rtol 1e-11.
     ref = next(e for e in REFERENCE["lyapunov"] if e["name"] == "lorenz")
     system = satode.systems.Lorenz(**ref["params"])
     spec = satode.lyapunov_spectrum(
-        system, jnp.ones(3), t_total=2000.0, renorm_interval=0.5, transient=50.0
+        system,
+        jnp.ones(3),
+        t_total=2000.0,
+        renorm_interval=0.5,
+        transient=50.0,
+        options=satode.FlowOptions(rtol=1e-9, atol=1e-10),
     )
     assert spec.result == satode.RESULTS.successful
     expected = np.asarray(ref["exponents"])
     error = np.abs(np.asarray(spec.exponents) - expected)
-    # Finite-time statistics (measured: errors 2e-3, 6e-4, 2e-3; stderrs 3e-3, 1e-3, 3e-3).
     assert np.all(error <= np.array([0.01, 0.005, 0.01])), (spec.exponents, spec.stderr)
-    # The batch-means standard error covers the error (1e-3: the literature values' precision).
-    assert np.all(error <= 3 * np.asarray(spec.stderr) + 1e-3), (error, spec.stderr)
+    # The batch-means standard error covers the error: within 3 stderr, plus 1e-4 for the
+    # literature values' own precision (4 decimals).
+    assert np.all(error <= 3 * np.asarray(spec.stderr) + 1e-4), (error, spec.stderr)
     # tr Df = −(σ + 1 + β) is constant, and Σ ln R_ii = ln|det Φ| per interval: the sum is exact
-    # up to the integration tolerance (measured 5e-11).
+    # up to the integration tolerance.
     trace = -(system.sigma + 1 + system.beta)
     assert abs(spec.sum - trace) < 1e-6
     np.testing.assert_allclose(spec.history[-1], spec.exponents, rtol=1e-12)
-    assert spec.samples.shape == (4000, 3) and spec.history.shape == (4000, 3)
+    assert spec.samples.shape == (4001, 3) and spec.history.shape == (4000, 3)
     np.testing.assert_allclose(spec.times[-1], 2050.0, rtol=1e-14)
+    np.testing.assert_allclose(np.asarray(spec.sample_times)[[0, -1]], [50.0, 2050.0], rtol=1e-14)
     np.testing.assert_allclose(spec.final_state, spec.samples[-1], rtol=0)
     # The final tangent vectors stay orthonormal.
     q = spec.final_vectors
