@@ -1,4 +1,4 @@
-"""The `satode` command line: `floquet`, `sweep`. float64 is on by default."""
+"""The `satode` command line: `floquet`, `lyapunov`, `sweep`. float64 is on by default."""
 
 import argparse
 import json
@@ -49,6 +49,22 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--atol", type=float, default=1e-12)
     f.add_argument("--max-steps", type=int, default=100_000)
     f.add_argument("--json", action="store_true", help="print one JSON object")
+
+    ly = sub.add_parser("lyapunov", help="Lyapunov spectrum of a trajectory (and bound audit)")
+    ly.add_argument("system", help="built-in system name, an MLP .npz, or FILE.py:NAME")
+    ly.add_argument("--preset", help="named parameter set of a built-in system")
+    ly.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="parameter")
+    ly.add_argument("--y0", help="initial state, comma-separated")
+    ly.add_argument("--t-total", type=float, default=1000.0, help="averaging time")
+    ly.add_argument("--transient", type=float, default=100.0, help="time discarded first")
+    ly.add_argument("--renorm-interval", type=float, default=1.0, help="time between QR steps")
+    ly.add_argument("--k", type=int, help="number of exponents (default: all)")
+    ly.add_argument("--batches", type=int, default=10, help="batch means for the stderr")
+    ly.add_argument("--samples-per-interval", type=int, default=4, help="audit samples")
+    ly.add_argument("--rtol", type=float, default=1e-10)
+    ly.add_argument("--atol", type=float, default=1e-10)
+    ly.add_argument("--max-steps", type=int, default=100_000, help="per renorm interval")
+    ly.add_argument("--json", action="store_true", help="print one JSON object")
 
     s = sub.add_parser("sweep", help="run a sweep config (TOML)")
     s.add_argument("config", help="a TOML config, e.g. configs/quickstart.toml")
@@ -181,6 +197,12 @@ def _print_human(record: dict):
         )
 
 
+def _lyapunov(args) -> int:
+    from ._lyapunov_cli import run_lyapunov
+
+    return run_lyapunov(args)
+
+
 def _sweep(args) -> int:
     from pathlib import Path
 
@@ -207,7 +229,8 @@ def main(argv=None) -> int:
     from ._errors import InputError
 
     try:
-        return {"floquet": _floquet, "sweep": _sweep}[args.command](args)
+        commands = {"floquet": _floquet, "lyapunov": _lyapunov, "sweep": _sweep}
+        return commands[args.command](args)
     except (InputError, ValueError) as e:
         print(f"satode: error: {e}", file=sys.stderr)
         return 2
