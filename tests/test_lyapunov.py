@@ -4,6 +4,7 @@ import json
 import warnings
 from pathlib import Path
 
+import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -183,3 +184,66 @@ def test_bad_arguments(kwargs, name):
         satode.lyapunov_spectrum(_decay, jnp.ones(2), **options)
     with pytest.raises(ValueError, match="y0"):
         satode.lyapunov_spectrum(_decay, jnp.ones((2, 2)), t_total=10.0)
+
+
+def test_dense_samples_follow_the_trajectory():
+    # samples_per_interval > 1 keeps dense-output states inside each interval; they are the
+    # trajectory itself (checked against a direct solve; 1e-7: dense output of Dopri8 at the
+    # default rtol 1e-11 over an O(1) state).
+    vdp = satode.systems.VanDerPol(mu=1.0)
+    spec = satode.lyapunov_spectrum(
+        vdp,
+        jnp.array([2.0, 0.0]),
+        t_total=4.0,
+        renorm_interval=1.0,
+        transient=1.0,
+        n_batches=2,
+        samples_per_interval=4,
+    )
+    assert spec.samples.shape == (17, 2)
+    np.testing.assert_allclose(spec.sample_times, 1.0 + 0.25 * np.arange(17), rtol=1e-14)
+    ts = np.asarray(spec.sample_times)
+    direct = satode.integrate(vdp, jnp.array([2.0, 0.0]), 5.0, saveat=diffrax.SaveAt(ts=ts))
+    np.testing.assert_allclose(spec.samples, direct.ys, rtol=0, atol=1e-7)
+    # The last dense sample is the interval's end (interpolated there: equal to rounding).
+    np.testing.assert_allclose(spec.final_state, spec.samples[-1], rtol=0, atol=1e-14)
+
+
+def _one_unit_mlp():
+    # f(x, y) = (tanh(x), 0): the only pre-activation is x itself.
+    return satode.SaturatingMLP(
+        [jnp.array([[1.0, 0.0]]), jnp.array([[1.0], [0.0]])], [jnp.zeros(1), jnp.zeros(2)]
+    )
+
+
+def test_audit_along_an_open_path():
+    # A trajectory is an open path: the audit must see a zero crossing between two samples
+    # (tanh' peaks there, δ = 1) and none where the path stays on one side, whatever the
+    # first and last samples are.
+    mlp = _one_unit_mlp()
+    through = jnp.array([[-1.0, 0.0], [1.0, 0.0]])
+    audit = satode.lyapunov_audit(mlp, through, jnp.array([0.1, 0.0]))
+    assert bool(audit.zero_crossing[0]) and float(audit.delta[0]) == 1.0
+    # C_emp is sampled, δ is not: C_theory = C_W · 1 here while max ‖Df‖ over samples is tanh'(1).
+    sech2 = 1 / np.cosh(1.0) ** 2
+    np.testing.assert_allclose(audit.c_empirical, sech2, rtol=1e-12)
+    np.testing.assert_allclose(audit.c_theory, 1.0, rtol=1e-12)
+    one_side = jnp.array([[1.0, 0.0], [2.0, 0.0], [1.5, 0.0]])
+    audit = satode.lyapunov_audit(mlp, one_side, jnp.array([0.1, 0.0]))
+    assert not bool(audit.zero_crossing[0])
+    np.testing.assert_allclose(audit.delta[0], sech2, rtol=1e-12)
+    assert bool(audit.contained)
+    # An exponent beyond C_emp breaks the order: the check can fail.
+    assert not bool(satode.lyapunov_audit(mlp, one_side, jnp.array([0.5, 0.0])).contained)
+
+
+def test_sample_box():
+    box = [(-20.0, 20.0), (-27.0, 27.0), (0.0, 50.0)]
+    xs = satode.sample_box(jax.random.key(0), 4000, box)
+    lo, hi = np.array(box).T
+    assert xs.shape == (4000, 3) and np.all(xs >= lo) and np.all(xs <= hi)
+    # Uniform: each coordinate's mean is the interval's midpoint (4000 samples: ~3% of width).
+    np.testing.assert_allclose(xs.mean(0), (lo + hi) / 2, atol=0.03 * (hi - lo).max())
+    for bad in ([(1.0, 0.0)], [(0.0, np.inf)], [[0.0, 1.0, 2.0]]):
+        with pytest.raises(ValueError, match="box"):
+            satode.sample_box(jax.random.key(0), 10, bad)
