@@ -57,6 +57,7 @@ name = "van-der-pol"
 parameter = "mu"
 levels = [0.5, 1.0]
 y0 = [2.0, 0.0]
+n_samples = 65
 spectra = [{spectra}]
 
 [lyapunov]
