@@ -215,7 +215,8 @@ def _sweep(args) -> int:
     counts = {}
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
-    print(f"wrote {out}/results.csv, table.md, spectrum.png, manifest.json  ({counts})")
+    figures = ", ".join(f for f in ("spectrum.png", "lyapunov.png") if (out / f).exists())
+    print(f"wrote {out}/results.csv, table.md, {figures}, manifest.json  ({counts})")
     return 0
 
 

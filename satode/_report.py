@@ -401,6 +401,8 @@ def write_report(
     legend = [f"Statuses ({len(rows)} levels):", ""]
     for status, count in sorted(counts.items(), key=lambda kv: (kv[0] != _OK, kv[0])):
         meaning = STATUS_MEANINGS.get(status, "")
+        if status == _OK and not any("period" in r for r in rows):  # Lyapunov-only sweep
+            meaning = "Lyapunov spectrum computed and |λ| ≤ C_emp ≤ C̃ ≤ C_theory held"
         legend.append(f"- `{status}`: {count}" + (f" — {meaning}" if meaning else ""))
     from ._lyapunov_report import has_lyapunov, lyapunov_figure, lyapunov_table
 
