@@ -86,6 +86,12 @@ def fit_network(fit: dict, path: str) -> SaturatingMLP:
     target, _, _ = resolve_field(fit["system"], preset=fit["preset"], params=fit["params"])
     if len(fit["radius"]) != 2:
         raise InputError(f"{path}: network.fit.radius: expected [r_min, r_max]")
+    box = fit.get("box")
+    if box is not None and len(box) != target.dim:
+        raise InputError(
+            f"network.fit.box: expected {target.dim} intervals (one per dimension of "
+            f"{fit['system']}), got {len(box)}"
+        )
     key_init, key_fit = jax.random.split(jax.random.key(fit["seed"]))
     mlp = SaturatingMLP.random(
         key_init,
