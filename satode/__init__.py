@@ -32,7 +32,11 @@ from ._curve import (
     CurveSpectrum as CurveSpectrum,
 )
 from ._errors import InputError as InputError
-from ._fit import fit_vector_field as fit_vector_field, sample_annulus as sample_annulus
+from ._fit import (
+    fit_vector_field as fit_vector_field,
+    sample_annulus as sample_annulus,
+    sample_box as sample_box,
+)
 from ._floquet import (
     floquet as floquet,
     FloquetSpectrum as FloquetSpectrum,
@@ -45,6 +49,12 @@ from ._lyapunov import (
     lyapunov_audit as lyapunov_audit,
     lyapunov_spectrum as lyapunov_spectrum,
     LyapunovSpectrum as LyapunovSpectrum,
+)
+from ._lyapunov_sweep import (
+    analyse_trajectory as analyse_trajectory,
+    lyapunov_sweep as lyapunov_sweep,
+    LyapunovSweepResult as LyapunovSweepResult,
+    TrajectoryAnalysis as TrajectoryAnalysis,
 )
 from ._mlp import SaturatingMLP as SaturatingMLP
 from ._periodic_orbit import (

@@ -1,4 +1,4 @@
-"""The `satode` command line: `floquet`, `sweep`, `continue`, `certify`. float64 by default."""
+"""The `satode` command line: `floquet`, `lyapunov`, `sweep`, `continue`, `certify`."""
 
 import argparse
 import json
@@ -49,6 +49,22 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--atol", type=float, default=1e-12)
     f.add_argument("--max-steps", type=int, default=100_000)
     f.add_argument("--json", action="store_true", help="print one JSON object")
+
+    ly = sub.add_parser("lyapunov", help="Lyapunov spectrum of a trajectory (and bound audit)")
+    ly.add_argument("system", help="built-in system name, an MLP .npz, or FILE.py:NAME")
+    ly.add_argument("--preset", help="named parameter set of a built-in system")
+    ly.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="parameter")
+    ly.add_argument("--y0", help="initial state, comma-separated")
+    ly.add_argument("--t-total", type=float, default=1000.0, help="averaging time")
+    ly.add_argument("--transient", type=float, default=100.0, help="time discarded first")
+    ly.add_argument("--renorm-interval", type=float, default=1.0, help="time between QR steps")
+    ly.add_argument("--k", type=int, help="number of exponents (default: all)")
+    ly.add_argument("--batches", type=int, default=10, help="batch means for the stderr")
+    ly.add_argument("--samples-per-interval", type=int, default=4, help="audit samples")
+    ly.add_argument("--rtol", type=float, default=1e-10)
+    ly.add_argument("--atol", type=float, default=1e-10)
+    ly.add_argument("--max-steps", type=int, default=100_000, help="per renorm interval")
+    ly.add_argument("--json", action="store_true", help="print one JSON object")
 
     s = sub.add_parser("sweep", help="run a sweep config (TOML)")
     s.add_argument("config", help="a TOML config, e.g. configs/quickstart.toml")
@@ -249,6 +265,12 @@ def _print_human(record: dict):
         )
 
 
+def _lyapunov(args) -> int:
+    from ._lyapunov_cli import run_lyapunov
+
+    return run_lyapunov(args)
+
+
 def _sweep(args) -> int:
     from pathlib import Path
 
@@ -283,7 +305,8 @@ def _sweep(args) -> int:
     counts = {}
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
-    print(f"wrote {out}/results.csv, table.md, spectrum.png, manifest.json  ({counts})")
+    figures = ", ".join(f for f in ("spectrum.png", "lyapunov.png") if (out / f).exists())
+    print(f"wrote {out}/results.csv, table.md, {figures}, manifest.json  ({counts})")
     return 0
 
 
@@ -299,6 +322,7 @@ def main(argv=None) -> int:
     try:
         commands = {"floquet": _floquet, "sweep": _sweep, "continue": _continue}
         commands["certify"] = _certify
+        commands["lyapunov"] = _lyapunov
         return commands[args.command](args)
     except (InputError, ValueError) as e:
         print(f"satode: error: {e}", file=sys.stderr)

@@ -41,6 +41,7 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         learning_rate=(_NUMBER, 1e-3),
         optimizer=((str,), "adam"),
         seed=((int,), 0),
+        box=((list,), None),
     ),
     "system": _spec(name=((str,), ...), preset=((str,), None), params=((dict,), {})),
     "sweep": _spec(
@@ -54,6 +55,17 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         n_samples=((int,), 2049),
         circle_radius=(_NUMBER, None),
         max_period=(_NUMBER, 1e7),
+        spectra=((list,), ["floquet"]),
+    ),
+    # Lyapunov spectra along trajectories, when sweep.spectra asks for them.
+    "lyapunov": _spec(
+        t_total=(_NUMBER, 1000.0),
+        renorm_interval=(_NUMBER, 1.0),
+        transient=(_NUMBER, 100.0),
+        k=((int,), None),
+        n_batches=((int,), 10),
+        samples_per_interval=((int,), 4),
+        y0=((list,), None),
     ),
     "solver": _spec(
         method=((str,), "dopri8"),
@@ -119,6 +131,7 @@ class SweepConfig:
     continuation: dict | None = None
     paper: dict | None = None
     grid: dict | None = None
+    lyapunov: dict | None = None
 
 
 def _fail(path, key, message):
@@ -214,7 +227,17 @@ def load_config(path) -> SweepConfig:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise InputError(f"{path}: invalid TOML ({e})") from None
-    sections = {"network", "system", "sweep", "solver", "output", "continuation", "paper", "grid"}
+    sections = {
+        "network",
+        "system",
+        "sweep",
+        "solver",
+        "output",
+        "continuation",
+        "paper",
+        "grid",
+        "lyapunov",
+    }
     for key in raw:
         if key not in sections:
             close = difflib.get_close_matches(key, sorted(sections), n=1)
@@ -265,6 +288,7 @@ def load_config(path) -> SweepConfig:
             _positive(path, f"network.fit.{key}", fit[key])
         _positive(path, "network.fit.learning_rate", fit["learning_rate"])
     levels = _levels(path, sweep["levels"])
+    lyapunov = _lyapunov_section(path, raw, sweep, fit)
     continuation = None
     if "continuation" in raw:
         continuation = _check_section(
@@ -306,4 +330,51 @@ def load_config(path) -> SweepConfig:
         continuation=continuation,
         paper=paper,
         grid=grid,
+        lyapunov=lyapunov,
     )
+
+
+_SPECTRA = ("floquet", "lyapunov")
+
+
+def _lyapunov_section(path, raw, sweep, fit) -> dict | None:
+    """Validate `sweep.spectra`, `[lyapunov]` and `network.fit.box`; the Lyapunov options, or
+    `None` when no Lyapunov spectra are asked for."""
+    spectra = sweep["spectra"]
+    if not spectra or any(s not in _SPECTRA for s in spectra) or len(set(spectra)) != len(spectra):
+        _fail(
+            path,
+            "sweep.spectra",
+            f"expected a non-empty list of distinct names from {list(_SPECTRA)}, got {spectra!r}",
+        )
+    if fit is not None and fit["box"] is not None:
+        box = fit["box"]
+        if not all(
+            isinstance(b, list) and len(b) == 2 and all(map(_finite_number, b)) and b[0] < b[1]
+            for b in box
+        ):
+            _fail(path, "network.fit.box", f"expected [[lo, hi], ...] with lo < hi, got {box!r}")
+    if "lyapunov" not in spectra:
+        if "lyapunov" in raw:
+            _fail(path, "[lyapunov]", "given, but sweep.spectra does not include 'lyapunov'")
+        return None
+    lyap = _check_section(path, "lyapunov", raw.get("lyapunov", {}), _SCHEMA["lyapunov"])
+    for key in ("t_total", "renorm_interval"):
+        _positive(path, f"lyapunov.{key}", lyap[key])
+    if not (_finite_number(lyap["transient"]) and lyap["transient"] >= 0):
+        got = lyap["transient"]
+        _fail(path, "lyapunov.transient", f"expected a finite number >= 0, got {got!r}")
+    n = max(1, round(lyap["t_total"] / lyap["renorm_interval"]))
+    if not 2 <= lyap["n_batches"] <= n:
+        _fail(
+            path,
+            "lyapunov.n_batches",
+            f"expected an integer in [2, t_total / renorm_interval = {n}], got {lyap['n_batches']}",
+        )
+    if lyap["k"] is not None and lyap["k"] < 1:
+        _fail(path, "lyapunov.k", f"expected an integer >= 1, got {lyap['k']}")
+    _positive(path, "lyapunov.samples_per_interval", lyap["samples_per_interval"])
+    y0 = lyap["y0"]
+    if y0 is not None and not (y0 and all(map(_finite_number, y0))):
+        _fail(path, "lyapunov.y0", f"expected a non-empty list of finite numbers, got {y0!r}")
+    return lyap

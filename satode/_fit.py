@@ -1,10 +1,11 @@
 """Vector-field regression: fit a `SaturatingMLP` to samples of a target field (optax)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
@@ -57,6 +58,45 @@ def sample_annulus(
         g = jax.random.normal(key_dir, (n, dim), dtype=dtype)
         direction = g / jnp.linalg.norm(g, axis=-1, keepdims=True)
     return r[:, None] * direction
+
+
+def sample_box(
+    key: PRNGKeyArray,
+    n: int,
+    box: Sequence[tuple[float, float]],
+    dtype=None,
+) -> Float[Array, "n dim"]:
+    """Sample points uniformly in the box `∏_i [lo_i, hi_i]` (one interval per dimension).
+
+    For fields whose interesting set is not a neighbourhood of the origin, e.g. the Lorenz
+    attractor (`box = [(-20, 20), (-27, 27), (0, 50)]`).
+
+    **Arguments:**
+
+    - `key`: a PRNG key.
+    - `n`: the number of points.
+    - `box`: `(lo, hi)` per dimension, `lo < hi`.
+    - `dtype`: the floating dtype (default: JAX's default float dtype).
+
+    **Returns:**
+
+    An array of shape `(n, len(box))`.
+
+    **Raises:**
+
+    `ValueError` if `n` is not positive or an interval is empty or not finite.
+    """
+    bounds = np.asarray(box, dtype=float)
+    if bounds.ndim != 2 or bounds.shape[1] != 2 or bounds.shape[0] < 1:
+        raise ValueError(f"box: expected one (lo, hi) pair per dimension, got {box!r}")
+    if not (np.all(np.isfinite(bounds)) and np.all(bounds[:, 0] < bounds[:, 1])):
+        raise ValueError(f"box: expected finite intervals with lo < hi, got {box!r}")
+    if n < 1:
+        raise ValueError(f"n must be positive, got n={n}")
+    if dtype is None:
+        dtype = jnp.result_type(float)
+    lo, hi = jnp.asarray(bounds[:, 0], dtype), jnp.asarray(bounds[:, 1], dtype)
+    return jax.random.uniform(key, (n, bounds.shape[0]), dtype=dtype, minval=lo, maxval=hi)
 
 
 def _trainable_spec(mlp: SaturatingMLP, train_first_bias: bool):
@@ -124,6 +164,7 @@ def fit_vector_field(
     row_norm_max: float | None = None,
     train_first_bias: bool = True,
     args=None,
+    box: Sequence[tuple[float, float]] | None = None,
 ) -> tuple[SaturatingMLP, Float[Array, " steps"]]:
     """Fit `mlp` to a target vector field by regression on samples (the paper's protocol).
 
@@ -153,6 +194,8 @@ def fit_vector_field(
     - `row_norm_max`: if given, the bound on the row norms of $W_1$.
     - `train_first_bias`: whether $b_1$ is trained.
     - `args`: passed to `target`.
+    - `box`: if given, sample uniformly in this box ([`satode.sample_box`][]) instead of the
+        annulus (`radius` is then unused).
 
     **Returns:**
 
@@ -171,7 +214,12 @@ def fit_vector_field(
     if row_norm_max is not None and not row_norm_max > 0:
         raise ValueError(f"row_norm_max: must be positive, got {row_norm_max!r}")
     dtype = mlp.weights[0].dtype
-    xs = sample_annulus(key, n_samples, radius, dim=mlp.dim, dtype=dtype)
+    if box is None:
+        xs = sample_annulus(key, n_samples, radius, dim=mlp.dim, dtype=dtype)
+    else:
+        if len(box) != mlp.dim:
+            raise ValueError(f"box: expected {mlp.dim} intervals (one per dimension), got {box!r}")
+        xs = sample_box(key, n_samples, box, dtype=dtype)
     ys = jax.vmap(lambda y: jnp.asarray(target(jnp.zeros((), dtype), y, args)))(xs)
     if ys.shape != xs.shape:
         raise ValueError(

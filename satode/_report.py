@@ -433,8 +433,17 @@ def write_report(
     legend = [f"Statuses ({len(rows)} levels):", ""]
     for status, count in sorted(counts.items(), key=lambda kv: (kv[0] != _OK, kv[0])):
         meaning = STATUS_MEANINGS.get(status, "")
+        if status == _OK and not any("period" in r for r in rows):  # Lyapunov-only sweep
+            meaning = "Lyapunov spectrum computed and |λ| ≤ C_emp ≤ C̃ ≤ C_theory held"
         legend.append(f"- `{status}`: {count}" + (f" — {meaning}" if meaning else ""))
-    text = f"# {heading}\n\n" + markdown_table(rows, parameter=parameter) + "\n"
+    from ._lyapunov_report import has_lyapunov, lyapunov_figure, lyapunov_table
+
+    floquet = any("period" in r for r in rows) or not has_lyapunov(rows)
+    text = f"# {heading}\n\n"
+    if floquet:
+        text += markdown_table(rows, parameter=parameter) + "\n"
+    if has_lyapunov(rows):
+        text += "## Lyapunov spectra\n\n" + lyapunov_table(rows, parameter=parameter) + "\n"
     text += "\n".join(legend) + "\n"
     if events is not None:
         text += f"\nEvents of the branch ({len(events)}):\n\n"
@@ -446,6 +455,9 @@ def write_report(
             text += "\n"
     with open(os.path.join(out_dir, "table.md"), "w", encoding="utf-8") as fh:
         fh.write(text)
-    spectrum_figure(
-        rows, os.path.join(out_dir, "spectrum.png"), parameter=parameter, title=title, events=events
-    )
+    if floquet:
+        path = os.path.join(out_dir, "spectrum.png")
+        spectrum_figure(rows, path, parameter=parameter, title=title, events=events)
+    if has_lyapunov(rows):
+        path = os.path.join(out_dir, "lyapunov.png")
+        lyapunov_figure(rows, path, parameter=parameter, title=title)

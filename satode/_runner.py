@@ -86,6 +86,12 @@ def fit_network(fit: dict, path: str) -> SaturatingMLP:
     target, _, _ = resolve_field(fit["system"], preset=fit["preset"], params=fit["params"])
     if len(fit["radius"]) != 2:
         raise InputError(f"{path}: network.fit.radius: expected [r_min, r_max]")
+    box = fit.get("box")
+    if box is not None and len(box) != target.dim:
+        raise InputError(
+            f"network.fit.box: expected {target.dim} intervals (one per dimension of "
+            f"{fit['system']}), got {len(box)}"
+        )
     key_init, key_fit = jax.random.split(jax.random.key(fit["seed"]))
     mlp = SaturatingMLP.random(
         key_init,
@@ -107,6 +113,7 @@ def fit_network(fit: dict, path: str) -> SaturatingMLP:
         optimizer=fit["optimizer"],
         row_norm_max=fit["row_norm_max"],
         train_first_bias=fit["train_first_bias"],
+        box=fit.get("box"),
     )
     return mlp
 
@@ -241,34 +248,43 @@ def run_config(config: SweepConfig, out_dir, *, progress=True) -> list[dict]:
     t_carry = state["period"] if state["period"] is not None else sw["period"]
     timings = []
     compile_s = None
+    floquet = "floquet" in sw["spectra"]
+    lyap_y0 = _lyapunov_y0(config, field, y0)
     for start in range(state["done"], len(levels), block):
         part = levels[start : start + block]
         padded = np.concatenate([part, np.full(block - len(part), part[-1])])
         t0 = time.perf_counter()
-        result = sweep(
-            field,
-            jnp.asarray(padded),
-            y_carry,
-            parameter=sw["parameter"],
-            period=t_carry,
-            warm_start=sw["warm_start"],
-            chunk_size=chunk,
-            n_samples=sw["n_samples"],
-            circle_radius=sw["circle_radius"],
-            transient=sw["transient"],
-            options=options,
-            shooting=shooting,
-            max_period=sw["max_period"],
-        )
-        jax.block_until_ready(result)
+        block_rows = None
+        if floquet:
+            result = sweep(
+                field,
+                jnp.asarray(padded),
+                y_carry,
+                parameter=sw["parameter"],
+                period=t_carry,
+                warm_start=sw["warm_start"],
+                chunk_size=chunk,
+                n_samples=sw["n_samples"],
+                circle_radius=sw["circle_radius"],
+                transient=sw["transient"],
+                options=options,
+                shooting=shooting,
+                max_period=sw["max_period"],
+            )
+            jax.block_until_ready(result)
+            real = jax.tree.map(lambda x, n=len(part): x[:n], result.analysis)  # drop the padding
+            block_rows = analysis_rows(part, real)
+            if sw["warm_start"] and np.isfinite(float(result.last_period)):
+                y_carry, t_carry = result.last_y0, float(result.last_period)
+        if config.lyapunov is not None:
+            block_rows = _lyapunov_block(
+                config, field, part, padded, lyap_y0, chunk, options, block_rows
+            )
         elapsed = time.perf_counter() - t0
         if compile_s is None:
             compile_s = elapsed
         timings.append(elapsed)
-        real = jax.tree.map(lambda x, n=len(part): x[:n], result.analysis)  # drop the padding
-        rows += analysis_rows(part, real)
-        if sw["warm_start"] and np.isfinite(float(result.last_period)):
-            y_carry, t_carry = result.last_y0, float(result.last_period)
+        rows += block_rows
         state.update(
             done=len(rows),
             y0=[float(v) for v in np.asarray(y_carry)],
@@ -308,6 +324,46 @@ def run_config(config: SweepConfig, out_dir, *, progress=True) -> list[dict]:
         title=config.output["title"] or f"satode sweep: {Path(config.path).name}",
     )
     return rows
+
+
+def _lyapunov_y0(config: SweepConfig, field, y0):
+    """Where every level's Lyapunov trajectory starts: `lyapunov.y0`, else the sweep's start."""
+    if config.lyapunov is None:
+        return None
+    lyap_y0 = config.lyapunov["y0"] if config.lyapunov["y0"] is not None else y0
+    if len(lyap_y0) != field_dim(field, lyap_y0):
+        raise InputError(
+            f"{config.path}: lyapunov.y0: expected {field_dim(field, lyap_y0)} numbers"
+        )
+    return jnp.asarray(lyap_y0, jnp.float64)
+
+
+def _lyapunov_block(config, field, part, padded, y0, chunk, options, floquet_rows):
+    """The Lyapunov spectra of one block of levels, merged into its Floquet rows (if any)."""
+    from ._lyapunov_report import lyapunov_rows, merge_rows
+    from ._lyapunov_sweep import lyapunov_sweep
+
+    ly = config.lyapunov
+    k = ly["k"]
+    if k is not None and k > len(y0):
+        raise InputError(f"{config.path}: lyapunov.k: expected an integer in [1, {len(y0)}]")
+    result = lyapunov_sweep(
+        field,
+        jnp.asarray(padded),
+        y0,
+        parameter=config.sweep["parameter"],
+        chunk_size=chunk,
+        t_total=float(ly["t_total"]),
+        renorm_interval=float(ly["renorm_interval"]),
+        transient=float(ly["transient"]),
+        k=k,
+        n_batches=ly["n_batches"],
+        samples_per_interval=ly["samples_per_interval"],
+        options=options,
+    )
+    jax.block_until_ready(result)
+    real = jax.tree.map(lambda x, n=len(part): x[:n], result.analysis)
+    return merge_rows(floquet_rows, lyapunov_rows(part, real))
 
 
 def field_dim(field, y0) -> int:

@@ -1,0 +1,124 @@
+"""`satode lyapunov SYSTEM …`: the Lyapunov spectrum of one trajectory, as text or JSON."""
+
+import json
+import math
+import sys
+
+
+def _check(args, field, y0):
+    from ._errors import InputError
+
+    def positive(name, value):
+        if not (math.isfinite(value) and value > 0):
+            raise InputError(f"--{name}: expected a finite number > 0, got {value}")
+
+    positive("t-total", args.t_total)
+    positive("renorm-interval", args.renorm_interval)
+    positive("rtol", args.rtol)
+    positive("atol", args.atol)
+    if not (math.isfinite(args.transient) and args.transient >= 0):
+        raise InputError(f"--transient: expected a finite number >= 0, got {args.transient}")
+    d = len(y0)
+    if args.k is not None and not 1 <= args.k <= d:
+        raise InputError(f"--k: expected an integer in [1, {d}], got {args.k}")
+    n = max(1, round(args.t_total / args.renorm_interval))
+    if not 2 <= args.batches <= n:
+        raise InputError(
+            f"--batches: expected an integer in [2, t_total / renorm_interval = {n}], "
+            f"got {args.batches}"
+        )
+    if args.samples_per_interval < 1:
+        raise InputError(
+            f"--samples-per-interval: expected an integer >= 1, got {args.samples_per_interval}"
+        )
+    if args.max_steps < 1:
+        raise InputError(f"--max-steps: expected an integer >= 1, got {args.max_steps}")
+
+
+def run_lyapunov(args) -> int:
+    """Run `satode lyapunov` (exit 0 ok, 1 the computation failed; bad input raises)."""
+    import equinox as eqx
+    import jax.numpy as jnp
+    import numpy as np
+
+    from ._errors import InputError
+    from ._flow import FlowOptions
+    from ._lyapunov_sweep import analyse_trajectory
+    from ._results import RESULTS, status_name
+    from ._tables import audit_record, json_safe
+    from ._target import check_field, parse_assignments, parse_vector, resolve_field
+
+    params = parse_assignments(args.set)
+    field, resolved, y0 = resolve_field(args.system, preset=args.preset, params=params)
+    if args.y0 is not None:
+        y0 = parse_vector(args.y0, what="--y0")
+    if y0 is None:
+        raise InputError(f"{args.system}: a Python field needs --y0 to fix the dimension")
+    dim = getattr(field, "dim", None)
+    if dim is not None and len(y0) != int(dim):
+        raise InputError(f"--y0: {args.system} has dimension {int(dim)}, got {len(y0)} numbers")
+    _check(args, field, y0)
+    check_field(field, y0, what=args.system)
+    options = FlowOptions(rtol=args.rtol, atol=args.atol, max_steps=args.max_steps)
+    dtype = jnp.float32 if args.float32 else jnp.float64
+    a = eqx.filter_jit(analyse_trajectory)(
+        field,
+        jnp.asarray(y0, dtype),
+        t_total=args.t_total,
+        renorm_interval=args.renorm_interval,
+        transient=args.transient,
+        k=args.k,
+        n_batches=args.batches,
+        samples_per_interval=args.samples_per_interval,
+        options=options,
+    )
+    status = status_name(a.result._value)
+    record = {
+        "system": args.system,
+        "params": resolved,
+        "status": status,
+        "exponents": [float(v) for v in np.asarray(a.exponents)],
+        "stderr": [float(v) for v in np.asarray(a.stderr)],
+        "sum": float(a.sum),
+        "t_total": args.t_total,
+        "transient": args.transient,
+        "renorm_interval": args.t_total / max(1, round(args.t_total / args.renorm_interval)),
+        "y0": [float(v) for v in y0],
+        "final_state": [float(v) for v in np.asarray(a.final_state)],
+    }
+    if a.audit is not None:
+        record["audit"] = audit_record(a.audit)
+        for key in ("rotation_ratio", "log_window"):  # periodic-orbit quantities
+            record["audit"].pop(key, None)
+    if args.json:
+        print(json.dumps(json_safe(record)))
+    else:
+        _print_human(record)
+    if status != "ok":
+        print(f"satode: {status}: {RESULTS[a.result]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_human(record: dict):
+    print(f"{record['system']}  {record['params']}")
+    print(f"  status      {record['status']}")
+    print(
+        f"  trajectory  t_total {record['t_total']:g} after transient {record['transient']:g}, "
+        f"QR every {record['renorm_interval']:g}"
+    )
+    print("  exponents   " + "  ".join(f"{v:.8g}" for v in record["exponents"]))
+    print("  stderr      " + "  ".join(f"{v:.2g}" for v in record["stderr"]))
+    print(f"  sum         {record['sum']:.10g}")
+    audit = record.get("audit")
+    if audit:
+        print(
+            "  delta       "
+            + "  ".join(f"{d:.6g}" for d in audit["delta"])
+            + f"   zero crossing: {audit['zero_crossing']}"
+        )
+        print(
+            f"  C_W {audit['c_w']:.6g}   C_theory {audit['c_theory']:.6g}   "
+            f"C_emp {audit['c_empirical']:.6g}   C_refined {audit['c_refined']}"
+        )
+        print(f"  order ok    {audit['contained']}  (|lambda| <= C_emp <= C_refined <= C_theory)")
