@@ -54,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("config", help="a TOML config, e.g. configs/quickstart.toml")
     s.add_argument("--out", default=None, help="output folder (default out/<config name>)")
     s.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    t = sub.add_parser("train", help="train a Neural ODE on trajectories (TOML config)")
+    t.add_argument("config", help="a training or study config (TOML)")
+    t.add_argument("--out", default=None, help="model folder (default out/<config name>)")
+    t.add_argument("--setup", default=None, help="a study config's setup (e.g. ci, full)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
@@ -197,6 +203,12 @@ def _sweep(args) -> int:
     return 0
 
 
+def _train(args) -> int:
+    from ._train_cli import train_command
+
+    return train_command(args)
+
+
 def main(argv=None) -> int:
     argv = _vector_options(list(sys.argv[1:] if argv is None else argv))
     args = _parser().parse_args(argv)
@@ -207,7 +219,7 @@ def main(argv=None) -> int:
     from ._errors import InputError
 
     try:
-        return {"floquet": _floquet, "sweep": _sweep}[args.command](args)
+        return {"floquet": _floquet, "sweep": _sweep, "train": _train}[args.command](args)
     except (InputError, ValueError) as e:
         print(f"satode: error: {e}", file=sys.stderr)
         return 2
