@@ -344,7 +344,9 @@ def _select(pred, on_true, on_false):
     return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
 
 
-def _chunk(state: TrainState, data, val, dt, window, options: TrainOptions, flow, n_steps):
+def _chunk(
+    state: TrainState, data, val, dt, window, stopping, options: TrainOptions, flow, n_steps
+):
     """`n_steps` optimiser steps (one `lax.scan`) then one validation rollout.
 
     `data` is the training set padded to twice its length (see `run`); `window` a traced length.
@@ -376,7 +378,7 @@ def _chunk(state: TrainState, data, val, dt, window, options: TrainOptions, flow
         model = _select(state.stopped, state.model, eqx.combine(new_params, frozen))
         nodes = _select(state.stopped, state.nodes, new_nodes)
         opt_state = _select(state.stopped, state.opt_state, opt_state)
-        metrics = (loss, optax.global_norm(grads), schedule(state.step))
+        metrics = (loss, optax.tree.norm(grads), schedule(state.step))
         state = dataclasses.replace(
             state, model=model, nodes=nodes, opt_state=opt_state, step=state.step + 1
         )
@@ -392,13 +394,13 @@ def _chunk(state: TrainState, data, val, dt, window, options: TrainOptions, flow
             state.stopped,
         )
     else:
-        improved = (val_loss < state.best_val - options.min_delta) & ~state.stopped
+        patience, min_delta = stopping
+        improved = (val_loss < state.best_val - min_delta) & ~state.stopped
         best_model = _select(improved, state.model, state.best_model)
         best_val = jnp.where(improved, val_loss, state.best_val)
         bad = jnp.where(improved, 0, state.bad_evals + jnp.where(state.stopped, 0, 1))
         stopped = state.stopped
-        if options.patience is not None:
-            stopped = stopped | (bad >= options.patience)
+        stopped = stopped | (bad >= patience)
     state = dataclasses.replace(
         state, best_model=best_model, best_val=best_val, bad_evals=bad, stopped=stopped
     )
@@ -410,7 +412,7 @@ _chunk_single = eqx.filter_jit(eqx.debug.assert_max_traces(_chunk, max_traces=No
 _chunk_ensemble = eqx.filter_jit(
     eqx.debug.assert_max_traces(
         eqx.filter_vmap(
-            _chunk, in_axes=(eqx.if_array(0), None, None, None, None, None, None, None)
+            _chunk, in_axes=(eqx.if_array(0), None, None, None, None, None, None, None, None)
         ),
         max_traces=None,
     )
@@ -500,6 +502,13 @@ def run(
     data = jnp.concatenate([data, jnp.repeat(data[:, -1:], n_times, axis=1)], axis=1)
     v = None if val is None or val.n_trajectories == 0 else normaliser.encode(val.ys)
     chunk = _chunk_ensemble if ensemble else _chunk_single
+    # Early stopping enters the compiled chunk as arrays, so changing it does not recompile.
+    never = 2**30
+    stopping = (
+        jnp.asarray(never if options.patience is None else options.patience, jnp.int32),
+        jnp.asarray(options.min_delta, data.dtype),
+    )
+    static_options = dataclasses.replace(options, patience=None, min_delta=0.0)
     total = options.total_steps if until is None else min(until, options.total_steps)
     start = int(jnp.min(state.step))
     bar = _Progress(total, progress)
@@ -510,7 +519,7 @@ def run(
         points = options.curriculum[stage][0]
         window = jnp.asarray(n_times if points == 0 or points > n_times else points, jnp.int32)
         state, (loss, gnorm, lr), val_loss = chunk(
-            state, data, v, dt, window, options, flow, options.eval_every
+            state, data, v, dt, window, stopping, static_options, flow, options.eval_every
         )
         rows = []
         for j in range(options.eval_every):

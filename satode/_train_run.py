@@ -537,22 +537,39 @@ def load_trained(directory) -> TrainResult:
     return eqx.tree_deserialise_leaves(directory / "model.eqx", like)
 
 
+@eqx.filter_jit
+def _analyse_one(field, y0, kw):
+    return analyse_orbit(field, y0, **kw)
+
+
+@eqx.filter_jit
+def _analyse_members(fields, y0, kw):
+    return eqx.filter_vmap(lambda f: analyse_orbit(f, y0, **kw))(fields)
+
+
+@eqx.filter_jit
+def _predict_members(models, normaliser, y0, ts):
+    return eqx.filter_vmap(lambda m: predict(m, normaliser, y0, ts))(models)
+
+
 def analyse_trained(result: TrainResult, system, test, cfg: dict, *, ensemble: bool):
     """Orbit, Floquet spectrum and audit of every trained (physical) network, its held-out R²
     per coordinate, and the same numbers for the true system. One compiled call per kind."""
     a = cfg["analysis"]
     options = FlowOptions(rtol=float(a["rtol"]), atol=float(a["atol"]), max_steps=a["max_steps"])
-    y0 = jnp.asarray(a["y0"] if a["y0"] is not None else type(system).default_y0)
+    dtype = jnp.result_type(float)
+    y0 = jnp.asarray(a["y0"] if a["y0"] is not None else type(system).default_y0, dtype)
     transient = a["transient"]
     if transient is None:
         transient = 5 * type(system).time_scale
+    # Arrays, not Python numbers, so that every case of a study reuses one compiled analysis.
     kw = dict(
-        transient=float(transient),
+        transient=jnp.asarray(transient, dtype),
+        max_period=jnp.asarray(1e3 * type(system).time_scale, dtype),
         options=options,
         n_samples=a["n_samples"],
-        max_period=1e3 * type(system).time_scale,
     )
-    true = eqx.filter_jit(analyse_orbit)(system, y0, **kw)
+    true = _analyse_one(system, y0, kw)
     truth = {
         "status": int(true.result._value),
         "period": float(true.orbit.period),
@@ -564,16 +581,13 @@ def analyse_trained(result: TrainResult, system, test, cfg: dict, *, ensemble: b
         truth["reference_exponent"] = float(a["reference_exponent"])
     t_period = truth.get("reference_period", truth["period"])
     t_exponent = truth.get("reference_exponent", truth["exponents"][-1])
-    phys = result.physical
-    one = lambda f: analyse_orbit(f, y0, **kw)  # noqa: E731
-    found = eqx.filter_jit(eqx.filter_vmap(one) if ensemble else one)(phys)
-    tests = test.ys
-    pred_fn = lambda m: predict(m, result.normaliser, tests[:, 0], test.ts)  # noqa: E731
-    # A learned field may blow up: predictions then hold inf/NaN and R² says so (-inf/NaN).
-    pred = eqx.filter_jit(eqx.filter_vmap(pred_fn) if ensemble else pred_fn)(result.model)
+    model, phys = result.model, result.physical
     if not ensemble:
-        found = jax.tree.map(lambda x: x[None], found)
-        pred = pred[None]
+        model, phys = jax.tree.map(lambda x: x[None], (model, phys))
+    found = _analyse_members(phys, y0, kw)
+    tests = test.ys
+    # A learned field may blow up: predictions then hold inf/NaN and R² says so (-inf/NaN).
+    pred = _predict_members(model, result.normaliser, tests[:, 0], test.ts)
     from ._results import status_name
 
     rows = []
