@@ -60,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, help="model folder (default out/<config name>)")
     t.add_argument("--setup", default=None, help="a study config's setup (e.g. ci, full)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--report-only", action="store_true", help="study: rebuild the table only")
     return p
 
 

@@ -23,9 +23,12 @@ def train_command(args) -> int:
     raw = read_toml(args.config)
     out = Path(args.out) if args.out else Path("out") / Path(args.config).stem
     if "study" in raw:
-        from ._study import run_study
+        from ._study import report_study, run_study
 
-        rows = run_study(args.config, raw, out, setup=args.setup, progress=not args.quiet)
+        if args.report_only:
+            rows = report_study(args.config, raw, out, setup=args.setup)
+        else:
+            rows = run_study(args.config, raw, out, setup=args.setup, progress=not args.quiet)
         print(f"wrote {out}/study.csv, study.md, study.png  ({len(rows)} networks)")
         return 0
     if args.setup is not None:

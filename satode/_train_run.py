@@ -458,8 +458,8 @@ def train_config(cfg: dict, out_dir, *, progress: bool = True, until: int | None
     }
     if cfg["analysis"]["enabled"]:
         rows, truth = analyse_trained(result, system, test, cfg, ensemble=ensemble)
-        for row, (seed, level) in zip(rows, pairs, strict=True):
-            row.update(seed=seed, level=level)
+        for i, (row, (seed, level)) in enumerate(zip(rows, pairs, strict=True)):
+            row.update(member=i, seed=seed, level=level)
         _write_rows(out_dir / "members.csv", rows)
         summary.update(truth=truth, analysis=rows)
     summary["total_seconds"] = time.perf_counter() - t_start
@@ -612,6 +612,7 @@ def analyse_trained(result: TrainResult, system, test, cfg: dict, *, ensemble: b
             row["c_theory"] = float(f.audit.c_theory)
             row["c_w"] = float(f.audit.c_w)
             row["rotation_ratio"] = float(f.audit.rotation_ratio)
-            row["could_reach_true"] = bool(float(f.audit.c_empirical) >= abs(t_exponent))
+            c_emp = float(f.audit.c_empirical)
+            row["could_reach_true"] = bool(c_emp >= abs(t_exponent)) if np.isfinite(c_emp) else None
         rows.append(row)
     return rows, truth
