@@ -56,6 +56,9 @@ class TrainOptions(eqx.Module):
         and `continuity_weight` × the mean squared gap between a segment's end and the next
         segment's start is added to the loss. The curriculum's window lengths are then unused
         (only its step counts are).
+    - `batch_solve`: `"vmap"` (every window its own adaptive solve and error control) or
+        `"joint"` (the batch as one ODE state with one step-size sequence, as torchdiffeq does
+        for a batch of initial conditions: fewer, larger operations).
     - `eval_every`: steps between validation rollouts (early stopping, checkpoints, progress).
     - `patience`: stop after this many evaluations without an improvement of more than
         `min_delta` (`None`: never stop early). The best model by validation loss is returned.
@@ -73,6 +76,7 @@ class TrainOptions(eqx.Module):
     shooting_segments: int = eqx.field(static=True, default=0)
     continuity_weight: float = eqx.field(static=True, default=1.0)
     eval_every: int = eqx.field(static=True, default=50)
+    batch_solve: str = eqx.field(static=True, default="vmap")
     patience: int | None = eqx.field(static=True, default=None)
     min_delta: float = eqx.field(static=True, default=0.0)
 
@@ -94,6 +98,8 @@ class TrainOptions(eqx.Module):
                     f"curriculum[{i}]: steps ({steps}) must be a multiple of eval_every "
                     f"({self.eval_every})"
                 )
+        if self.batch_solve not in ("vmap", "joint"):
+            raise ValueError(f"batch_solve: expected 'vmap' or 'joint', got {self.batch_solve!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer: expected one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.schedule not in SCHEDULES:
@@ -292,26 +298,44 @@ def _rollout(model, z0, ts, flow: FlowOptions):
     return sol.ys
 
 
-def _window_loss(model, data, dt, key, window, batch: int, flow):
+class _Batched(eqx.Module):
+    # The whole batch as one ODE state (batch, d): one adaptive solve with one step-size sequence
+    # (torchdiffeq's convention for a batch of initial conditions); matmuls become GEMMs.
+    model: SaturatingMLP
+
+    def __call__(self, t, y, args=None):
+        return jax.vmap(lambda v: self.model(t, v))(y)
+
+
+def window_batch(key, n_traj, n_times, window, batch):
+    """The (trajectory, start) of each window of a step (`key` = that step's key)."""
+    key_traj, key_start = jax.random.split(key)
+    which = jax.random.randint(key_traj, (batch,), 0, n_traj)
+    start = jax.random.randint(key_start, (batch,), 0, n_times - window + 1)
+    return which, start
+
+
+def _window_loss(model, data, dt, key, window, batch: int, flow, joint: bool = False):
     # `window` is a traced length (<= the unpadded length, a static size), so one compiled step
     # serves every curriculum stage: a window integrates only to its own end, the save times
     # past it collapse onto that end and are masked out of the loss.
     n_traj, n_padded, _ = data.shape
     n_times = n_padded // 2
-    key_traj, key_start = jax.random.split(key)
-    which = jax.random.randint(key_traj, (batch,), 0, n_traj)
-    start = jax.random.randint(key_start, (batch,), 0, n_times - window + 1)
+    which, start = window_batch(key, n_traj, n_times, window, batch)
     max_window = n_times
     steps = jnp.arange(max_window)
     mask = (steps < window).astype(data.dtype)
     ts = dt * jnp.minimum(steps, window - 1).astype(data.dtype)
 
-    def one(i, s):
-        true = jax.lax.dynamic_slice_in_dim(data[i], s, max_window, axis=0)
-        err = (_rollout(model, true[0], ts, flow) - true) ** 2
-        return jnp.sum(mask[:, None] * err) / (window * data.shape[2])
-
-    return jnp.mean(jax.vmap(one)(which, start))
+    true = jax.vmap(lambda i, s: jax.lax.dynamic_slice_in_dim(data[i], s, max_window, axis=0))(
+        which, start
+    )
+    if joint:
+        pred = jnp.swapaxes(_rollout(_Batched(model), true[:, 0], ts, flow), 0, 1)
+    else:
+        pred = jax.vmap(lambda z0: _rollout(model, z0, ts, flow))(true[:, 0])
+    err = jnp.sum(mask[None, :, None] * (pred - true) ** 2, axis=(1, 2))
+    return jnp.mean(err / (window * data.shape[2]))
 
 
 def _segments(data, k: int):
@@ -363,7 +387,8 @@ def _chunk(
             return _shooting_loss(
                 model, nodes, real, dt, options.shooting_segments, options.continuity_weight, flow
             )
-        return _window_loss(model, data, dt, key, window, options.batch_size, flow)
+        joint = options.batch_solve == "joint"
+        return _window_loss(model, data, dt, key, window, options.batch_size, flow, joint)
 
     def step(state: TrainState, _):
         params, frozen = eqx.partition(state.model, spec)

@@ -94,6 +94,7 @@ SCHEMA = {
         shooting_segments=((int,), 0),
         continuity_weight=(_NUMBER, 1.0),
         eval_every=((int,), 50),
+        batch_solve=((str,), "vmap"),
         patience=((int,), 0),
         min_delta=(_NUMBER, 0.0),
         seed=((int,), 0),
@@ -214,6 +215,7 @@ def train_options(cfg: dict) -> TrainOptions:
         shooting_segments=t["shooting_segments"],
         continuity_weight=float(t["continuity_weight"]),
         eval_every=t["eval_every"],
+        batch_solve=t["batch_solve"],
         patience=t["patience"] or None,
         min_delta=float(t["min_delta"]),
     )
