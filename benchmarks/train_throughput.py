@@ -13,6 +13,7 @@ Prints a Markdown table and writes benchmarks/train_throughput.json.
 """
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -32,6 +33,7 @@ def main():
     p.add_argument("--t1", type=float, default=200.0, help="trajectory length (ms)")
     p.add_argument("--width", type=int, default=128)
     p.add_argument("--depth", type=int, default=3)
+    p.add_argument("--max-steps", type=int, default=4096, help="diffrax max_steps (satode)")
     p.add_argument("--out", default=str(Path(__file__).with_suffix(".json")))
     a = p.parse_args()
 
@@ -80,7 +82,7 @@ def main():
         )
 
     opts = options("vmap")
-    flow = satode.FlowOptions(solver=dfx.Dopri5(), rtol=1e-4, atol=1e-5, max_steps=4096)
+    flow = satode.FlowOptions(solver=dfx.Dopri5(), rtol=1e-4, atol=1e-5, max_steps=a.max_steps)
     state0 = initial_state(model, jax.random.key(2), data, norm, opts)
     zj = jnp.asarray(z)
     padded = jnp.concatenate([zj, jnp.repeat(zj[:, -1:], zj.shape[1], axis=1)], axis=1)
@@ -130,18 +132,17 @@ def main():
     class Func(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.net = net
+            self.net = copy.deepcopy(net)  # every run starts from the initial weights
 
         def forward(self, t, y):
             return self.net(y)
 
     func = Func()
-    zt = torch.from_numpy(z)
-    tt = torch.from_numpy(tz - tz[0])
+    zt = torch.from_numpy(np.array(z))
+    tt = torch.from_numpy(np.array(tz - tz[0]))
 
     def torch_epochs(n):
         f = Func()
-        f.net.load_state_dict(net.state_dict())
         opt = torch.optim.Adam(f.parameters(), lr=1e-3)
         losses = []
         for k in range(n):
