@@ -116,6 +116,13 @@ def _parser() -> argparse.ArgumentParser:
         help="the network's gain or shift",
     )
     k.add_argument("--json", action="store_true", help="print one JSON object")
+
+    t = sub.add_parser("train", help="train a Neural ODE on trajectories (TOML config)")
+    t.add_argument("config", help="a training or study config (TOML)")
+    t.add_argument("--out", default=None, help="model folder (default out/<config name>)")
+    t.add_argument("--setup", default=None, help="a study config's setup (e.g. ci, full)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--report-only", action="store_true", help="study: rebuild the table only")
     return p
 
 
@@ -310,6 +317,12 @@ def _sweep(args) -> int:
     return 0
 
 
+def _train(args) -> int:
+    from ._train_cli import train_command
+
+    return train_command(args)
+
+
 def main(argv=None) -> int:
     argv = _vector_options(list(sys.argv[1:] if argv is None else argv))
     args = _parser().parse_args(argv)
@@ -320,9 +333,14 @@ def main(argv=None) -> int:
     from ._errors import InputError
 
     try:
-        commands = {"floquet": _floquet, "sweep": _sweep, "continue": _continue}
-        commands["certify"] = _certify
-        commands["lyapunov"] = _lyapunov
+        commands = {
+            "floquet": _floquet,
+            "lyapunov": _lyapunov,
+            "sweep": _sweep,
+            "train": _train,
+            "continue": _continue,
+            "certify": _certify,
+        }
         return commands[args.command](args)
     except (InputError, ValueError) as e:
         print(f"satode: error: {e}", file=sys.stderr)

@@ -27,7 +27,23 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _model_folder_network(path: str) -> str:
+    # A model folder of `satode train` holds its physical network(s) as .npz files.
+    single = os.path.join(path, "network.npz")
+    if os.path.isfile(single):
+        return single
+    members = sorted(f for f in os.listdir(path) if re.fullmatch(r"network_\d{3}\.npz", f))
+    if members:
+        raise InputError(
+            f"{path}: holds an ensemble of {len(members)} networks; name one, e.g. "
+            f"{os.path.join(path, members[0])}"
+        )
+    return path
+
+
 def _read_npz(path: str) -> dict[str, np.ndarray]:
+    if os.path.isdir(path):
+        path = _model_folder_network(path)
     if not os.path.exists(path):
         raise InputError(f"{path}: file not found")
     if os.path.isdir(path):
@@ -99,7 +115,8 @@ def load_mlp(path: str | os.PathLike) -> SaturatingMLP:
 
     **Arguments:**
 
-    - `path`: the file. It must hold `W1, b1, …, WL, bL` (`Wk` of shape (out, in), $L \\ge 2$,
+    - `path`: the file, or a model folder written by `satode train` (its `network.npz`). The
+        file must hold `W1, b1, …, WL, bL` (`Wk` of shape (out, in), $L \\ge 2$,
         square overall) and may hold scalars `gain` (default 1), `shift` (default 0) and a
         string `activation` (default `"tanh"`). Nothing else.
 

@@ -103,7 +103,7 @@ def resolve_field(spec: str, *, preset: str | None = None, params: dict[str, flo
         if params:
             raise InputError(f"{spec}: a Python field takes no --set parameters")
         return _load_python_field(spec), {}, None
-    if spec.endswith(".npz") or Path(spec).is_file():
+    if spec.endswith(".npz") or Path(spec).is_file() or Path(spec).is_dir():
         mlp = load_mlp(spec)
         unknown = set(params) - {"gain", "shift"}
         if unknown:
