@@ -1,4 +1,4 @@
-"""The `satode` command line: `floquet`, `lyapunov`, `sweep`, `continue`, `certify`."""
+"""The `satode` command line: `floquet`, `lyapunov`, `sweep`, `train`, `continue`, `certify`."""
 
 import argparse
 import json
