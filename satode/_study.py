@@ -107,6 +107,9 @@ def report_study(path: str, raw: dict, out_dir, *, setup=None) -> list[dict]:
             continue
         summary = json.loads(file.read_text())
         for i, r in enumerate(summary["analysis"]):
+            c_emp = r.get("c_emp")
+            if c_emp is None or not np.isfinite(c_emp):  # no learned orbit: no verdict
+                r["could_reach_true"] = None
             rows.append(
                 {
                     "case": case,
