@@ -158,7 +158,8 @@ def markdown(record: dict) -> str:
         if not all(n in sat for n in names):
             continue
         own = sum(sat[n]["own"]["wall_s"] for n in names)
-        shared = sum(sat[n]["shared"]["wall_s"] for n in names if "shared" in sat[n])
+        shared_runs = [sat[n]["shared"]["wall_s"] for n in names if "shared" in sat[n]]
+        shared = sum(shared_runs) if shared_runs else None
         sweeps = sum(sat[n]["own"]["timings_s"].get("sweeps", 0.0) for n in names)
         orig = ORIGINAL_S[group]
         measured = peer.get(group)
