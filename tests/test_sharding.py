@@ -57,10 +57,12 @@ def test_four_devices_equal_one():
     assert four["solves"] == one["solves"]
     # ...and the same numbers up to rounding: a batch of 4 strands and 4 batches of 1 run
     # differently vectorised kernels (~1e-14 relative apart), 1e4 below the solver tolerance.
-    for key in ("period", "exponents", "y0"):
+    for key in ("period", "exponents"):
         np.testing.assert_allclose(
             np.asarray(four[key]), np.asarray(one[key]), rtol=1e-12, atol=1e-12, err_msg=key
         )
+    # The orbit point is fixed only to Newton's tolerance (1e-11 of the scale) along the orbit.
+    np.testing.assert_allclose(np.asarray(four["y0"]), np.asarray(one["y0"]), rtol=0, atol=1e-10)
     # ...and right: Stuart-Landau's cycle has period 2π and exponent -2μ.
     np.testing.assert_allclose(one["period"], 2 * np.pi, rtol=1e-9)
     np.testing.assert_allclose(
