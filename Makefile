@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test clean
+.PHONY: demo test test-all clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: $(STAMP)
 # The whole test suite, float64, as CI runs it: two worker processes (most of the time is XLA
 # compilation, single-threaded), whole files per worker so module fixtures are built once.
 test: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not exhaustive"
+
+# Everything, including the exhaustive property families (a few more minutes).
+test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 clean:

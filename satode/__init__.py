@@ -31,6 +31,12 @@ from ._curve import (
     circle_spectrum as circle_spectrum,
     CurveSpectrum as CurveSpectrum,
 )
+from ._data import (
+    make_trajectories as make_trajectories,
+    Normaliser as Normaliser,
+    r_squared as r_squared,
+    Trajectories as Trajectories,
+)
 from ._errors import InputError as InputError
 from ._fit import (
     fit_vector_field as fit_vector_field,
@@ -65,6 +71,15 @@ from ._periodic_orbit import (
 )
 from ._results import RESULTS as RESULTS, status_name as status_name
 from ._sweep import sweep as sweep, SweepResult as SweepResult
+from ._train import (
+    export_mlp as export_mlp,
+    fit as fit,
+    fit_ensemble as fit_ensemble,
+    init_mlp as init_mlp,
+    predict as predict,
+    TrainOptions as TrainOptions,
+    TrainResult as TrainResult,
+)
 
 
 __version__ = "0.1.0"
