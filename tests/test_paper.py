@@ -342,9 +342,7 @@ def test_reduced_beyond_grid(tmp_path):
         config, raw=raw, grid=grid, fit=fit, sweep=a.sweep, solver=a.solver
     )
     rows = run_study(config, tmp_path, progress=False)
-    assert len(rows) == 2 and {r["member"] for r in rows} == {
-        "depth1-activationtanh-width32-gain"
-    }
+    assert len(rows) == 2 and {r["member"] for r in rows} == {"depth1-activationtanh-width32-gain"}
     _check_rows(rows)
     net = satode.load_mlp(next((tmp_path / "networks").glob("*.npz")))
     assert net.width == (32,) and net.activation == "tanh"
