@@ -86,14 +86,9 @@ def run_continue(args) -> int:
     """`satode continue SYSTEM --param NAME --from A --to B` (see `satode continue --help`)."""
     from ._analysis import at_level
     from ._flow import FlowOptions
-    from ._target import check_field, parse_assignments, parse_vector, resolve_field
+    from ._target import check_field, resolve_target
 
-    params = parse_assignments(args.set)
-    field, resolved, y0 = resolve_field(args.system, preset=args.preset, params=params)
-    if args.y0 is not None:
-        y0 = parse_vector(args.y0, what="--y0")
-    if y0 is None:
-        raise InputError(f"{args.system}: a Python field needs --y0 to fix the dimension")
+    field, resolved, y0 = resolve_target(args)
     names = list(resolved)
     if args.param not in names or not hasattr(field, args.param):
         raise InputError(

@@ -148,17 +148,9 @@ def _floquet(args) -> int:
     from ._flow import FlowOptions
     from ._results import RESULTS, status_name
     from ._tables import audit_record, json_safe
-    from ._target import check_field, parse_assignments, parse_vector, resolve_field
+    from ._target import check_field, resolve_target
 
-    params = parse_assignments(args.set)
-    field, resolved, y0 = resolve_field(args.system, preset=args.preset, params=params)
-    if args.y0 is not None:
-        y0 = parse_vector(args.y0, what="--y0")
-    if y0 is None:
-        raise InputError(f"{args.system}: a Python field needs --y0 to fix the dimension")
-    dim = getattr(field, "dim", None)
-    if dim is not None and len(y0) != int(dim):
-        raise InputError(f"--y0: {args.system} has dimension {int(dim)}, got {len(y0)} numbers")
+    field, resolved, y0 = resolve_target(args)
     if args.circle is not None and len(y0) != 2:
         raise InputError("--circle: the prescribed circle needs a planar (2-D) field")
     for name in ("rtol", "atol"):

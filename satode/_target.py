@@ -118,3 +118,23 @@ def resolve_field(spec: str, *, preset: str | None = None, params: dict[str, flo
         f"unknown system {spec!r}; expected one of {sorted(SYSTEMS)}, a path to an .npz, "
         "or FILE.py:NAME"
     )
+
+
+def resolve_target(args):
+    """`resolve_field` for a CLI command's `system`, `--preset`, `--set` and `--y0` arguments,
+    with the start checked against the field's dimension.
+
+    **Returns:** `(vector_field, params, y0)`.
+
+    **Raises:** `InputError` naming the argument and what was expected.
+    """
+    params = parse_assignments(args.set)
+    field, resolved, y0 = resolve_field(args.system, preset=args.preset, params=params)
+    if args.y0 is not None:
+        y0 = parse_vector(args.y0, what="--y0")
+    if y0 is None:
+        raise InputError(f"{args.system}: a Python field needs --y0 to fix the dimension")
+    dim = getattr(field, "dim", None)
+    if dim is not None and len(y0) != int(dim):
+        raise InputError(f"--y0: {args.system} has dimension {int(dim)}, got {len(y0)} numbers")
+    return field, resolved, y0
