@@ -11,6 +11,7 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
+from ._report import _fmt, _num
 from ._results import status_name
 
 
@@ -53,20 +54,6 @@ def merge_rows(floquet: list[dict] | None, lyapunov: list[dict]) -> list[dict]:
         f | {k: v for k, v in r.items() if k != "level"}
         for f, r in zip(floquet, lyapunov, strict=True)
     ]
-
-
-def _num(value) -> float:
-    if value is None or isinstance(value, (bool, np.bool_, str)):
-        return math.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _fmt(value) -> str:
-    x = _num(value)
-    return "—" if not math.isfinite(x) else f"{x:.4g}"
 
 
 def _count(rows, prefix) -> int:
