@@ -58,8 +58,13 @@ def _time(fn, *args, repeats):
 # ---- satode -----------------------------------------------------------------------------------
 
 
-def satode_runner(rtol):
-    options = satode.FlowOptions(solver=dfx.Dopri8(), rtol=rtol, atol=rtol / 10)
+def satode_runner(kind, value):
+    """`("rtol", r)`: error-controlled Dopri8 (satode's default, stages unrolled);
+    `("dt", h)`: fixed Dopri8 steps of `h` (`FlowOptions(dt=h)`)."""
+    if kind == "rtol":
+        options = satode.FlowOptions(rtol=value, atol=value / 10)
+    else:
+        options = satode.FlowOptions(dt=value)
 
     def one(rho):
         return satode.lyapunov_spectrum(
@@ -189,10 +194,22 @@ def main():
         rhos = jnp.array([28.0]) if b == 1 else jnp.linspace(24.0, 32.0, b)
         print(f"batch {b}", flush=True)
         repeats = 5 if b == 1 else 2
-        sat = ladder("satode", [(1e-8,), (1e-9,), (1e-10,)], satode_runner, rhos, repeats)
+        # Fixed-step ladders: a whole number of steps per renormalisation interval, the same
+        # granularity for satode and lyapax.
+        sat = ladder(
+            "satode", [("dt", RENORM / n) for n in (12, 14, 16, 20)], satode_runner, rhos, repeats
+        )
+        sat_adaptive = ladder(
+            "satode adaptive",
+            [("rtol", 1e-8), ("rtol", 1e-9), ("rtol", 1e-10)],
+            satode_runner,
+            rhos,
+            repeats,
+        )
         lyx = ladder(
             "lyapax",
-            [("rk6", 0.02), ("rk6", 0.01), ("rk4", 0.0025), ("rk4", 0.00125)],
+            [("rk6", RENORM / n) for n in (20, 25, 32, 40, 50)]
+            + [("rk4", RENORM / n) for n in (200, 400)],
             lyapax_runner,
             rhos,
             repeats,
@@ -203,9 +220,9 @@ def main():
         if sci.get("run_s") is not None:
             sci["run_s"] *= b / m
             sci["note"] = f"timed on {m} member(s), scaled to {b}"
-        for r in (sat, lyx, sci):
+        for r in (sat, sat_adaptive, lyx, sci):
             r["batch"] = b
-        results.append((b, sat, lyx, sci))
+        results.append((b, sat, sat_adaptive, lyx, sci))
 
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     import lyapax
@@ -233,8 +250,8 @@ def main():
     print()
     print("| batch | method | setting | worst sum error | run (s) | compile (s) | vs satode |")
     print("|---:|:---|:---|---:|---:|---:|---:|")
-    for b, sat, lyx, sci in results:
-        for r in (sat, lyx, sci):
+    for b, sat, *others in results:
+        for r in (sat, *others):
             if r.get("run_s") is None:
                 print(f"| {b} | {r['method']} | — | — | — | — | {r['note']} |")
                 continue

@@ -70,6 +70,7 @@ from ._periodic_orbit import (
     Shooting as Shooting,
 )
 from ._results import RESULTS as RESULTS, status_name as status_name
+from ._solver import Unrolled as Unrolled
 from ._sweep import sweep as sweep, SweepResult as SweepResult
 from ._train import (
     export_mlp as export_mlp,

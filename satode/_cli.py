@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     ly.add_argument("--samples-per-interval", type=int, default=4, help="audit samples")
     ly.add_argument("--rtol", type=float, default=1e-10)
     ly.add_argument("--atol", type=float, default=1e-10)
+    ly.add_argument(
+        "--dt", type=float, default=None, help="fixed step (no error control; default adaptive)"
+    )
     ly.add_argument("--max-steps", type=int, default=100_000, help="per renorm interval")
     ly.add_argument("--json", action="store_true", help="print one JSON object")
 

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import InputError
+from ._flow import SOLVERS
 
 
-_SOLVERS = ("dopri8", "dopri5", "tsit5", "kvaerno5")
+_SOLVERS = tuple(SOLVERS)
 
 
 def _spec(**fields):
@@ -71,6 +72,7 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         method=((str,), "dopri8"),
         rtol=(_NUMBER, 1e-11),
         atol=(_NUMBER, 1e-12),
+        dt=(_NUMBER, None),
         max_steps=((int,), 100_000),
         newton_tol=(_NUMBER, 1e-11),
         closure_tol=(_NUMBER, 1e-8),
@@ -262,6 +264,7 @@ def load_config(path) -> SweepConfig:
     for key in ("rtol", "atol", "newton_tol", "closure_tol"):
         _positive(path, f"solver.{key}", solver[key])
     _positive(path, "solver.max_steps", solver["max_steps"])
+    _positive(path, "solver.dt", solver["dt"], allow_none=True)
     if solver["method"] not in _SOLVERS:
         _fail(path, "solver.method", f"expected one of {list(_SOLVERS)}, got {solver['method']!r}")
     _positive(path, "sweep.chunk_size", sweep["chunk_size"])

@@ -64,6 +64,9 @@ _PERIOD_GROWTH = 5.0
 # A fold ends a stable branch with a nontrivial multiplier near 1 (it goes like √|p − p_F|, but
 # single shooting loses the cycle before: Morris–Lecar's ends at 0.94, ~1e-4 from its fold).
 _FOLD_MULTIPLIER = 0.1
+# ...or, farther from 1, extrapolates to 1 by the square-root law within this many bracket
+# widths of the last orbit.
+_FOLD_REACH = 20.0
 # An equilibrium on the vanished cycle is a saddle-node (SNIC) when its smallest |eigenvalue| is
 # below this fraction of its largest (it goes like √|p − p*| there; a saddle keeps O(1) ratios).
 _SADDLE_NODE_RATIO = 0.05
@@ -723,10 +726,34 @@ def _classify_end(vector_field, parameter, points, p_fail, args, span):
             if abs(p_sn - p_fail) <= 0.05 * span:
                 return _event("snic", lo, p_fail, value=p_sn, equilibrium_value=p_sn)
         return _event("homoclinic", lo, p_fail)
-    mu = lo.nontrivial()
-    if mu.size and np.min(np.abs(mu - 1)) < _FOLD_MULTIPLIER:
+    if _heads_to_fold(points, p_fail):
         return _event("fold", lo, p_fail)
     return None
+
+
+def _distance_to_one(point) -> float:
+    mu = point.nontrivial()
+    return float(np.min(np.abs(mu - 1))) if mu.size else math.inf
+
+
+def _heads_to_fold(points, p_fail) -> bool:
+    """A fold ends the branch: its nontrivial multiplier is near 1, or heads there by the
+    square-root law of a fold (`(1 − μ)²` linear in `p`) within a short extrapolation past the
+    end (where exactly shooting loses the cycle, 1e-6 or 1e-5 before the fold, is rounding's
+    choice; the law is not)."""
+    lo = points[-1]
+    gap = _distance_to_one(lo)
+    if gap < _FOLD_MULTIPLIER:
+        return True
+    if len(points) < 2 or not gap < 1:
+        return False
+    prev = points[-2]
+    s_lo, s_prev = gap**2, _distance_to_one(prev) ** 2
+    if not (s_lo < s_prev and lo.p != prev.p):
+        return False
+    # Root of the line through (p_prev, s_prev), (p_lo, s_lo): where μ would reach 1.
+    p_star = lo.p - s_lo * (lo.p - prev.p) / (s_lo - s_prev)
+    return abs(p_star - lo.p) <= _FOLD_REACH * max(abs(lo.p - p_fail), abs(lo.p - prev.p))
 
 
 def _hopf_point(vector_field, parameter, lo, p_fail, args, span):

@@ -1,5 +1,6 @@
 """Lyapunov spectra by tangent-space propagation with periodic QR re-orthonormalisation."""
 
+import dataclasses
 import math
 import warnings
 
@@ -165,10 +166,11 @@ def lyapunov_spectrum(
     $$y' = f(y), \\qquad Q' = Df(y)\\, Q,$$
 
     with `Df Q` computed by `k` forward-mode JVPs of `f` (never forming `Df`), under the error
-    control of `options` (the tangent vectors are error-controlled too). After each interval of
-    length `Δ = t_total / n`, `n = round(t_total / renorm_interval)`, the tangent vectors are
-    re-orthonormalised, `Q ← Q R` (QR with `diag R > 0`), and `ln R_ii` is added to the `i`-th
-    sum. Then `λ_i = Σ ln R_ii / t_total` (Benettin et al.; Shimada & Nagashima).
+    control of `options` (the tangent vectors are error-controlled too), or with fixed steps
+    if `options.dt` is set (shortened to a whole number of steps per interval). After each
+    interval of length `Δ = t_total / n`, `n = round(t_total / renorm_interval)`, the tangent
+    vectors are re-orthonormalised, `Q ← Q R` (QR with `diag R > 0`), and `ln R_ii` is added to
+    the `i`-th sum. Then `λ_i = Σ ln R_ii / t_total` (Benettin et al.; Shimada & Nagashima).
 
     Logs are taken interval by interval and `Q` restarts orthonormal each time, so nothing
     under- or overflows however long the run or however strongly the flow contracts (e.g.
@@ -245,6 +247,9 @@ def lyapunov_spectrum(
     m = int(m)
     dtype = y0.dtype
     dt = t_total / n
+    if options.dt is not None:
+        # Fixed steps: a whole number of them per interval, so no step is clipped short.
+        options = dataclasses.replace(options, dt=dt / math.ceil(dt / options.dt - 1e-9))
     _check_growth_apriori(vector_field, transient, y0, args, renorm_interval, k)
 
     field = _TangentField(vector_field, d, k)

@@ -16,6 +16,8 @@ def _check(args, field, y0):
     positive("renorm-interval", args.renorm_interval)
     positive("rtol", args.rtol)
     positive("atol", args.atol)
+    if args.dt is not None:
+        positive("dt", args.dt)
     if not (math.isfinite(args.transient) and args.transient >= 0):
         raise InputError(f"--transient: expected a finite number >= 0, got {args.transient}")
     d = len(y0)
@@ -50,7 +52,7 @@ def run_lyapunov(args) -> int:
     field, resolved, y0 = resolve_target(args)
     _check(args, field, y0)
     check_field(field, y0, what=args.system)
-    options = FlowOptions(rtol=args.rtol, atol=args.atol, max_steps=args.max_steps)
+    options = FlowOptions(rtol=args.rtol, atol=args.atol, dt=args.dt, max_steps=args.max_steps)
     dtype = jnp.float32 if args.float32 else jnp.float64
     a = eqx.filter_jit(analyse_trajectory)(
         field,
@@ -74,6 +76,10 @@ def run_lyapunov(args) -> int:
         "t_total": args.t_total,
         "transient": args.transient,
         "renorm_interval": args.t_total / max(1, round(args.t_total / args.renorm_interval)),
+        # The integration: error-controlled (rtol/atol) or fixed steps of `dt`.
+        "step": {"rtol": args.rtol, "atol": args.atol}
+        if args.dt is None
+        else {"dt": args.dt, "error_control": False},
         "y0": [float(v) for v in y0],
         "final_state": [float(v) for v in np.asarray(a.final_state)],
     }
@@ -96,7 +102,12 @@ def _print_human(record: dict):
     print(f"  status      {record['status']}")
     print(
         f"  trajectory  t_total {record['t_total']:g} after transient {record['transient']:g}, "
-        f"QR every {record['renorm_interval']:g}"
+        f"QR every {record['renorm_interval']:g}, "
+        + (
+            f"fixed step ≤ {record['step']['dt']:g} (no error control)"
+            if "dt" in record["step"]
+            else f"rtol {record['step']['rtol']:g}"
+        )
     )
     print("  exponents   " + "  ".join(f"{v:.8g}" for v in record["exponents"]))
     print("  stderr      " + "  ".join(f"{v:.2g}" for v in record["stderr"]))

@@ -14,7 +14,6 @@ import sys
 import time
 from pathlib import Path
 
-import diffrax as dfx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,7 +21,7 @@ import numpy as np
 from ._config import SweepConfig
 from ._errors import InputError
 from ._fit import fit_vector_field
-from ._flow import FlowOptions
+from ._flow import FlowOptions, SOLVERS
 from ._io import load_mlp, save_mlp
 from ._mlp import SaturatingMLP
 from ._periodic_orbit import Shooting
@@ -32,12 +31,6 @@ from ._tables import analysis_rows, json_safe
 from ._target import resolve_field
 
 
-_SOLVERS = {
-    "dopri8": dfx.Dopri8,
-    "dopri5": dfx.Dopri5,
-    "tsit5": dfx.Tsit5,
-    "kvaerno5": dfx.Kvaerno5,
-}
 # Levels per written block: small enough to lose little on a kill, large enough that the
 # per-call overhead is negligible.
 _BLOCK_CHUNKS = 4
@@ -45,9 +38,10 @@ _BLOCK_CHUNKS = 4
 
 def flow_options(solver: dict) -> FlowOptions:
     return FlowOptions(
-        solver=_SOLVERS[solver["method"]](),
+        solver=SOLVERS[solver["method"]](),
         rtol=float(solver["rtol"]),
         atol=float(solver["atol"]),
+        dt=None if solver["dt"] is None else float(solver["dt"]),
         max_steps=int(solver["max_steps"]),
     )
 

@@ -26,6 +26,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 from ._data import Normaliser, Trajectories
 from ._flow import FlowOptions, integrate
 from ._mlp import SaturatingMLP
+from ._solver import Unrolled
 
 
 OPTIMIZERS = ("adam", "adamw")
@@ -34,7 +35,7 @@ INITS = ("torch", "paper")
 
 # The companion Morris–Lecar setup (torchdiffeq dopri5, rtol 1e-4, atol 1e-5): training does not
 # need Floquet-grade accuracy, and looser tolerances keep the backward pass cheap.
-TRAIN_FLOW = FlowOptions(solver=dfx.Dopri5(), rtol=1e-4, atol=1e-5, max_steps=4096)
+TRAIN_FLOW = FlowOptions(solver=Unrolled(dfx.Dopri5()), rtol=1e-4, atol=1e-5, max_steps=4096)
 
 
 class TrainOptions(eqx.Module):

@@ -21,7 +21,6 @@ import sys
 import time
 from pathlib import Path
 
-import diffrax as dfx
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -31,7 +30,7 @@ from ._analysis import analyse_orbit
 from ._config import _check_section, _fail
 from ._data import add_noise, make_trajectories, NORMALISATIONS, Normaliser, r_squared, split
 from ._errors import InputError
-from ._flow import FlowOptions
+from ._flow import FlowOptions, SOLVERS
 from ._io import save_mlp
 from ._tables import json_safe
 from ._train import (
@@ -123,7 +122,7 @@ SCHEMA = {
         reference_exponent=(_NUMBER, None),
     ),
 }
-_SOLVERS = {"dopri5": dfx.Dopri5, "dopri8": dfx.Dopri8, "tsit5": dfx.Tsit5}
+_TRAIN_SOLVERS = ("dopri5", "dopri8", "tsit5")
 
 
 def check_train_config(path: str, raw: dict) -> dict:
@@ -185,8 +184,10 @@ def check_train_config(path: str, raw: dict) -> dict:
         )
     if t["schedule"] not in SCHEDULES:
         _fail(path, "train.schedule", f"expected one of {list(SCHEDULES)}, got {t['schedule']!r}")
-    if s["method"] not in _SOLVERS:
-        _fail(path, "solver.method", f"expected one of {sorted(_SOLVERS)}, got {s['method']!r}")
+    if s["method"] not in _TRAIN_SOLVERS:
+        _fail(
+            path, "solver.method", f"expected one of {sorted(_TRAIN_SOLVERS)}, got {s['method']!r}"
+        )
     if e["parameter"] not in ("gain", "shift"):
         _fail(path, "ensemble.parameter", f"expected 'gain' or 'shift', got {e['parameter']!r}")
     for key in ("seeds", "levels"):
@@ -224,7 +225,7 @@ def train_options(cfg: dict) -> TrainOptions:
 def train_flow(cfg: dict) -> FlowOptions:
     s = cfg["solver"]
     return FlowOptions(
-        solver=_SOLVERS[s["method"]](),
+        solver=SOLVERS[s["method"]](),
         rtol=float(s["rtol"]),
         atol=float(s["atol"]),
         max_steps=int(s["max_steps"]),

@@ -47,6 +47,7 @@ def test_minimal_system_config_gets_defaults(tmp_path):
         "method": "dopri8",
         "rtol": 1e-11,
         "atol": 1e-12,
+        "dt": None,
         "max_steps": 100_000,
         "newton_tol": 1e-11,
         "closure_tol": 1e-8,
