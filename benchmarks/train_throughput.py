@@ -82,7 +82,10 @@ def main():
         )
 
     opts = options("vmap")
-    flow = satode.FlowOptions(solver=dfx.Dopri5(), rtol=1e-4, atol=1e-5, max_steps=a.max_steps)
+    # satode's training default: Dopri5 with its stages unrolled (satode.Unrolled).
+    flow = satode.FlowOptions(
+        solver=satode.Unrolled(dfx.Dopri5()), rtol=1e-4, atol=1e-5, max_steps=a.max_steps
+    )
     state0 = initial_state(model, jax.random.key(2), data, norm, opts)
     zj = jnp.asarray(z)
     padded = jnp.concatenate([zj, jnp.repeat(zj[:, -1:], zj.shape[1], axis=1)], axis=1)

@@ -16,8 +16,19 @@ from ._results import nan_unless, RESULTS
 # 1e-8 sits within ~1e-8·‖M‖ of 1; 1e-5 leaves room for ill-conditioned M yet catches a wrong
 # orbit. The Liouville residual is limited by eig's absolute accuracy on small multipliers
 # (≈1e-16·‖M‖/|μ_min|); 1e-4 flags only a monodromy that is wrong.
+# In float32 (eps 1.2e-7, integrations at rtol ~1e-6, closure ~1e-4) both are ~100x larger
+# for a correct orbit (trivial multiplier errors 1e-5 to 1e-4 measured on the quickstart
+# network), and a wrong orbit still misses by O(0.1).
 _TRIVIAL_TOL = 1e-5
 _LIOUVILLE_TOL = 1e-4
+_TRIVIAL_TOL_NARROW = 1e-3
+_LIOUVILLE_TOL_NARROW = 1e-2
+
+
+def _check_tolerances(dtype) -> tuple[float, float]:
+    if jnp.finfo(dtype).eps < 1e-10:
+        return _TRIVIAL_TOL, _LIOUVILLE_TOL
+    return _TRIVIAL_TOL_NARROW, _LIOUVILLE_TOL_NARROW
 
 
 class CurveAnalysis(eqx.Module):
@@ -134,8 +145,9 @@ def assemble_analysis(
     the audit, the prescribed circle and the accuracy checks (shared by `analyse_orbit` and the
     sweep's fused path)."""
     result = spectrum.result
-    checks_ok = (spectrum.trivial_multiplier_error <= _TRIVIAL_TOL) & ~(
-        spectrum.liouville_residual > _LIOUVILLE_TOL
+    trivial_tol, liouville_tol = _check_tolerances(orbit.period.dtype)
+    checks_ok = (spectrum.trivial_multiplier_error <= trivial_tol) & ~(
+        spectrum.liouville_residual > liouville_tol
     )
     audit = curve = None
     if isinstance(vector_field, SaturatingMLP):

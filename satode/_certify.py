@@ -154,24 +154,20 @@ def certify(
     own_exponents = np.asarray(a.spectrum.exponents) if found else np.full(model.dim, np.nan)
     bound = float(region.c_theory) if region is not None else c_global
     where = "on the target's orbit" if region is not None else "anywhere (global bound)"
-    c_w_needed = math.nan
-    if region is not None:
-        deltas = float(jnp.prod(region.delta))
-        c_w_needed = c_needed / deltas if deltas > 0 else math.inf
-    if bound < c_needed * (1 - _PROOF_SLACK):
-        verdict = "cannot"
+    c_w_needed = math.nan if region is None else weight_constant_needed(c_needed, region.delta)
+    matched = found and matches_target(target, own_period, own_exponents, tolerance)
+    verdict = verdict_of(bound, c_needed, matched)
+    if verdict == "cannot":
         reason = (
             f"C_theory = {bound:.6g} {where} < C_needed = {c_needed:.6g}: no orbit there can have "
             "the target's exponents" + (" and period" if c_rot >= c_exp else "")
         )
-    elif found and _matches(target, own_period, own_exponents, tolerance):
-        verdict = "can"
+    elif verdict == "can":
         reason = (
             f"the network's own cycle has period {own_period:.6g} and exponents "
             f"{np.round(own_exponents, 6).tolist()}, within {tolerance:g} of the target"
         )
     else:
-        verdict = "undetermined"
         reason = (
             f"C_theory = {bound:.6g} {where} >= C_needed = {c_needed:.6g} leaves room, but the "
             + (
@@ -195,7 +191,22 @@ def certify(
     )
 
 
-def _matches(target, period, exponents, tolerance) -> bool:
+def verdict_of(bound: float, c_needed: float, matched: bool) -> str:
+    """`cannot` if the bound is below the need (beyond rounding), else `can` if the network's own
+    cycle matched the target, else `undetermined`."""
+    if bound < c_needed * (1 - _PROOF_SLACK):
+        return "cannot"
+    return "can" if matched else "undetermined"
+
+
+def weight_constant_needed(c_needed: float, delta) -> float:
+    """`C_needed / ∏_k δ_k(U)`: the `C_W` a network saturated as `δ` on `U` needs there."""
+    deltas = float(np.prod(np.asarray(delta)))
+    return c_needed / deltas if deltas > 0 else math.inf
+
+
+def matches_target(target, period, exponents, tolerance) -> bool:
+    """The period (relative) and the exponents (relative to `max|λ_i|`) within `tolerance`."""
     if not math.isnan(target.period):
         if not abs(period - target.period) <= tolerance * target.period:
             return False

@@ -150,8 +150,33 @@ def _read_csv(path: Path) -> list[dict]:
     return out
 
 
+# Keys added to the schema after result folders were written: at their defaults they leave the
+# digest as it was, so those folders still resume.
+_LATER_DEFAULTS = {("solver", "dt"): None}
+
+
+def _file_identity(path: str, config_path: str) -> str:
+    """A network file by its content (a moved or copied result folder still resumes)."""
+    p = Path(path)
+    if not p.is_absolute():
+        p = Path(config_path).parent / p
+    if p.is_dir():
+        p = p / "network.npz"
+    try:
+        return "sha256:" + hashlib.sha256(p.read_bytes()).hexdigest()
+    except OSError:
+        return path
+
+
 def config_digest(config: SweepConfig) -> str:
-    text = json.dumps(config.raw, sort_keys=True, default=str)
+    """The identity of a config's results: its settings, with the network file by content."""
+    raw = {k: dict(v) if isinstance(v, dict) else v for k, v in config.raw.items()}
+    for (section, key), default in _LATER_DEFAULTS.items():
+        if section in raw and key in raw[section] and raw[section][key] == default:
+            del raw[section][key]
+    if isinstance(raw.get("network"), dict) and isinstance(raw["network"].get("file"), str):
+        raw["network"]["file"] = _file_identity(raw["network"]["file"], config.path)
+    text = json.dumps(raw, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

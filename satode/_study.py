@@ -90,14 +90,12 @@ def run_study(path: str, raw: dict, out_dir, *, setup=None, progress=True) -> li
                 }
             )
         _write(out_dir, rows, raw["study"].get("title", "satode study"), name, cfg)
-    rows = true_cycle_audits(rows, out_dir, configs)
-    _write(out_dir, rows, raw["study"].get("title", "satode study"), name, configs[-1][2])
     return rows
 
 
 def report_study(path: str, raw: dict, out_dir, *, setup=None) -> list[dict]:
     """Rebuild `study.csv/.md/.png` from the model folders of a finished study (no training):
-    re-reads each folder's `summary.json` and recomputes the true-cycle audits."""
+    re-reads each folder's `summary.json`."""
     out_dir = Path(out_dir)
     name, configs = study_configs(path, raw, setup)
     rows = []
@@ -121,49 +119,7 @@ def report_study(path: str, raw: dict, out_dir, *, setup=None) -> list[dict]:
             )
     if not rows:
         raise InputError(f"{out_dir}: no finished study runs found")
-    rows = true_cycle_audits(rows, out_dir, configs)
     _write(out_dir, rows, raw["study"].get("title", "satode study"), name, configs[-1][2])
-    return rows
-
-
-def true_cycle_audits(rows: list[dict], out_dir: Path, configs) -> list[dict]:
-    """Add the audit of every trained network on the TRUE cycle (`U` = the orbit it should
-    have learned): δ per layer, C_emp and C_theory there, and whether C_emp ≥ |λ_true| there.
-    Defined even where the learned network has no orbit of its own."""
-    import equinox as eqx
-    import jax.numpy as jnp
-
-    from ._bounds import saturation_audit
-    from ._flow import FlowOptions
-    from ._io import load_mlp
-    from ._periodic_orbit import find_periodic_orbit, sample_orbit
-    from .systems import get_system
-
-    audit = eqx.filter_jit(saturation_audit)
-    cycles = {}
-    options = FlowOptions(rtol=1e-10, atol=1e-12)
-    for case, _, cfg in configs:
-        if case in cycles:
-            continue
-        d, a = cfg["data"], cfg["analysis"]
-        system = get_system(d["system"]).from_params(d["preset"], **d["params"])
-        y0 = jnp.asarray(a["y0"] if a["y0"] is not None else type(system).default_y0, float)
-        transient = a["transient"] if a["transient"] is not None else 5 * type(system).time_scale
-        orbit = eqx.filter_jit(find_periodic_orbit)(
-            system, y0, transient=jnp.asarray(transient, float), options=options, throw=False
-        )
-        cycles[case] = (sample_orbit(system, orbit, n=2049, options=options), orbit.period)
-    for row in rows:
-        samples, period = cycles[row["case"]]
-        folder = out_dir / row["case"] / row["activation"]
-        file = folder / f"network_{row['member']:03d}.npz"
-        net = load_mlp(file if file.exists() else folder / "network.npz")
-        au = audit(net, samples, period=period)
-        for k, dlt in enumerate(np.asarray(au.delta), 1):
-            row[f"true_cycle_delta_{k}"] = float(dlt)
-        row["true_cycle_c_emp"] = float(au.c_empirical)
-        row["true_cycle_c_theory"] = float(au.c_theory)
-        row["true_cycle_could_reach"] = bool(float(au.c_empirical) >= abs(row["true_exponent"]))
     return rows
 
 
@@ -190,17 +146,26 @@ def _fmt(x, spec=".3g"):
     return format(x, spec)
 
 
+def _could_reach(r):
+    c, lam = r.get("after_c_emp_true"), r.get("true_exponent")
+    if c is None or lam is None or not np.isfinite(c):
+        return None
+    return bool(c >= abs(lam))
+
+
 def markdown(rows: list[dict]) -> str:
-    """The study table: one line per network."""
+    """The study table: one line per network. "On the true cycle" is the audit of the trained
+    network over the cycle it should have learned (`U` = that orbit); the certificate columns
+    are `satode.certify`'s verdict on the initial and on the trained network."""
     lines = [
         "| case | activation | seed | status | R² (V) | period error | λ learned | λ true | "
         "δ per layer | C_emp | C_theory | C_emp ≥ \\|λ_true\\| | on the true cycle: δ | C_emp | "
-        "C_theory | C_emp ≥ \\|λ_true\\| |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "C_theory | C_emp ≥ \\|λ_true\\| | C_needed | certificate before → after training |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         deltas = [r[k] for k in sorted(r) if k.startswith("delta_")]
-        true_deltas = [r[k] for k in sorted(r) if k.startswith("true_cycle_delta_")]
+        true_deltas = [r[k] for k in sorted(r) if k.startswith("after_delta_")]
         lines.append(
             f"| {r['case']} | {r['activation']} | {r['seed']} | {r['status']} | "
             f"{_fmt(r.get('r2_1'), '.3f')} | {_fmt(r.get('period_error'), '+.2%')} | "
@@ -208,8 +173,9 @@ def markdown(rows: list[dict]) -> str:
             f"{' / '.join(_fmt(d, '.3g') for d in deltas) or '—'} | {_fmt(r.get('c_emp'))} | "
             f"{_fmt(r.get('c_theory'))} | {_fmt(r.get('could_reach_true'))} | "
             f"{' / '.join(_fmt(d, '.3g') for d in true_deltas) or '—'} | "
-            f"{_fmt(r.get('true_cycle_c_emp'))} | {_fmt(r.get('true_cycle_c_theory'))} | "
-            f"{_fmt(r.get('true_cycle_could_reach'))} |"
+            f"{_fmt(r.get('after_c_emp_true'))} | {_fmt(r.get('after_c_theory_true'))} | "
+            f"{_fmt(_could_reach(r))} | {_fmt(r.get('c_needed'))} | "
+            f"{r.get('before_verdict') or '—'} → {r.get('after_verdict') or '—'} |"
         )
     return "\n".join(lines)
 
@@ -242,7 +208,7 @@ def figure(rows: list[dict], path: Path, title: str):
         ax = axes[1, j]
         c = np.array([r.get("c_emp", np.nan) for r in sub], float)
         ax.scatter(x, c, c="C1", label="C_emp (learned orbit)")
-        ct = np.array([r.get("true_cycle_c_emp", np.nan) for r in sub], float)
+        ct = np.array([r.get("after_c_emp_true", np.nan) for r in sub], float)
         ax.scatter(x, ct, c="C4", marker="^", label="C_emp (true cycle)")
         ax.axhline(abs(true), color="k", lw=1, ls="--", label="|λ_true|")
         ax.set_yscale("log")

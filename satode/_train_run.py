@@ -14,8 +14,10 @@ A model folder holds
 """
 
 import csv
+import dataclasses
 import hashlib
 import json
+import math
 import os
 import sys
 import time
@@ -27,14 +29,24 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._analysis import analyse_orbit
+from ._bounds import saturation_audit
+from ._certify import (
+    capacity_needed,
+    matches_target,
+    TargetSpectrum,
+    verdict_of,
+    weight_constant_needed,
+)
 from ._config import _check_section, _fail
 from ._data import add_noise, make_trajectories, NORMALISATIONS, Normaliser, r_squared, split
 from ._errors import InputError
 from ._flow import FlowOptions, SOLVERS
 from ._io import save_mlp
+from ._periodic_orbit import sample_orbit
 from ._tables import json_safe
 from ._train import (
     ensemble_models,
+    export_mlp,
     init_mlp,
     initial_state,
     INITS,
@@ -432,6 +444,15 @@ def train_config(cfg: dict, out_dir, *, progress: bool = True, until: int | None
         if n_evals[0] % max(cfg["train"]["checkpoint_every"], 1) == 0:
             save_checkpoint(out_dir, state, header)
 
+    cycle = capacity_before = None
+    if cfg["analysis"]["enabled"]:
+        # The certificate before training: can the initial networks, saturated as they are,
+        # carry the true cycle's spectrum at all (SCIENCE §2, §7)?
+        cycle = true_cycle(system, cfg)
+        initial = export_mlp(
+            models if ensemble else jax.tree.map(lambda x: x[None], models), normaliser
+        )
+        capacity_before = capacity_rows(initial, cycle)
     t_train = time.perf_counter()
     state, history = run(
         state,
@@ -460,9 +481,17 @@ def train_config(cfg: dict, out_dir, *, progress: bool = True, until: int | None
         "best_val": np.asarray(result.best_val).tolist(),
     }
     if cfg["analysis"]["enabled"]:
-        rows, truth = analyse_trained(result, system, test, cfg, ensemble=ensemble)
+        rows, truth = analyse_trained(result, cycle, test, ensemble=ensemble)
+        after = capacity_rows(
+            result.physical if ensemble else jax.tree.map(lambda x: x[None], result.physical),
+            cycle,
+            rows,
+        )
         for i, (row, (seed, level)) in enumerate(zip(rows, pairs, strict=True)):
             row.update(member=i, seed=seed, level=level)
+            row.update({f"before_{k}": v for k, v in capacity_before[i].items()})
+            row.update({f"after_{k}": v for k, v in after[i].items()})
+            row["c_needed"] = cycle.c_needed
         _write_rows(out_dir / "members.csv", rows)
         summary.update(truth=truth, analysis=rows)
     summary["total_seconds"] = time.perf_counter() - t_start
@@ -555,9 +584,22 @@ def _predict_members(models, normaliser, y0, ts):
     return eqx.filter_vmap(lambda m: predict(m, normaliser, y0, ts))(models)
 
 
-def analyse_trained(result: TrainResult, system, test, cfg: dict, *, ensemble: bool):
-    """Orbit, Floquet spectrum and audit of every trained (physical) network, its held-out R²
-    per coordinate, and the same numbers for the true system. One compiled call per kind."""
+@dataclasses.dataclass(frozen=True)
+class TrueCycle:
+    """The true system's cycle a training run is judged against (physical units)."""
+
+    system: object
+    y0: jax.Array
+    kw: dict  # the analysis keywords every network is analysed with
+    analysis: object  # the true system's OrbitAnalysis
+    truth: dict
+    target: TargetSpectrum
+    c_needed: float
+
+
+def true_cycle(system, cfg: dict) -> TrueCycle:
+    """Orbit, Floquet spectrum and orbit samples of the true system from `analysis.y0`, and the
+    capacity `C_needed` any network reproducing it must have (`satode.capacity_needed`)."""
     a = cfg["analysis"]
     options = FlowOptions(rtol=float(a["rtol"]), atol=float(a["atol"]), max_steps=a["max_steps"])
     dtype = jnp.result_type(float)
@@ -582,6 +624,65 @@ def analyse_trained(result: TrainResult, system, test, cfg: dict, *, ensemble: b
         truth["reference_period"] = float(a["reference_period"])
     if a["reference_exponent"] is not None:
         truth["reference_exponent"] = float(a["reference_exponent"])
+    ok = truth["status"] == 0
+    samples = _sample_one(system, true.orbit, a["n_samples"], options) if ok else None
+    target = TargetSpectrum(
+        exponents=np.asarray(true.spectrum.exponents),
+        period=truth["period"],
+        planar=y0.shape[0] == 2,
+        samples=None if samples is None else np.asarray(samples),
+    )
+    c_needed = capacity_needed(target)[0] if ok else math.nan
+    return TrueCycle(system, y0, kw, true, truth, target, c_needed)
+
+
+@eqx.filter_jit
+def _sample_one(system, orbit, n, options):
+    return sample_orbit(system, orbit, n=n, options=options)
+
+
+@eqx.filter_jit
+def _audit_members(nets, samples, period):
+    return eqx.filter_vmap(lambda m: saturation_audit(m, samples, period=period))(nets)
+
+
+def capacity_rows(nets, cycle: TrueCycle, analysed=None, tolerance: float = 0.05) -> list[dict]:
+    """The capacity certificate (`satode.certify`'s rule) of a batch of physical networks
+    against the true cycle: `C_theory`, `C_emp` and `C_W` over the true cycle's samples, the
+    `C_W` that the networks' saturation there would need, and the verdict — `cannot` (the bound
+    on the true cycle is below `C_needed`), `can` (`analysed` rows show the network's own cycle
+    matching the true period and exponents within `tolerance`) or `undetermined`. Without
+    `analysed` (before training) the verdict is `cannot` or `undetermined`."""
+    n = jax.tree.leaves(nets)[0].shape[0]
+    if cycle.target.samples is None:
+        return [{"verdict": None} for _ in range(n)]
+    au = _audit_members(nets, jnp.asarray(cycle.target.samples), cycle.target.period)
+    rows = []
+    for i in range(n):
+        c_theory = float(au.c_theory[i])
+        matched = False
+        if analysed is not None and analysed[i]["status"] == "ok":
+            own = [0.0, analysed[i]["exponent"]] if cycle.target.planar else None
+            matched = own is not None and matches_target(
+                cycle.target, analysed[i]["period"], own, tolerance
+            )
+        rows.append(
+            {
+                **{f"delta_{k}": float(d) for k, d in enumerate(np.asarray(au.delta[i]), 1)},
+                "c_theory_true": c_theory,
+                "c_emp_true": float(au.c_empirical[i]),
+                "c_w": float(au.c_w[i]),
+                "c_w_needed": weight_constant_needed(cycle.c_needed, au.delta[i]),
+                "verdict": verdict_of(c_theory, cycle.c_needed, matched),
+            }
+        )
+    return rows
+
+
+def analyse_trained(result: TrainResult, cycle: TrueCycle, test, *, ensemble: bool):
+    """Orbit, Floquet spectrum and audit of every trained (physical) network and its held-out R²
+    per coordinate, against the true cycle. One compiled call per kind."""
+    y0, kw, truth = cycle.y0, cycle.kw, dict(cycle.truth)
     t_period = truth.get("reference_period", truth["period"])
     t_exponent = truth.get("reference_exponent", truth["exponents"][-1])
     model, phys = result.model, result.physical

@@ -102,7 +102,8 @@ def test_orbit_properties(family):
     )
     def prop(seed, scale, gain, shift, phase):
         mlp = _perturbed(base, seed, scale, gain, shift)
-        a, shifted, spectrum = _check(mlp, phase)
+        # `phase` as an array: a Python float would be static and recompile `_check` per draw.
+        a, shifted, spectrum = _check(mlp, jnp.asarray(phase))
         ok = a.orbit.result == satode.RESULTS.successful
         found.append(bool(ok))
         if not ok:

@@ -120,3 +120,30 @@ def test_changed_config_is_refused(runs, tmp_path):
     assert r.returncode == 2
     assert "different config" in r.stderr and "Traceback" not in r.stderr
     assert len(_rows(runs["killed"])) == N_LEVELS  # nothing lost or mixed
+
+
+def test_digest_follows_the_network_file_not_its_path(tmp_path):
+    """A result folder moved with its network (another checkout, a copied study) still resumes:
+    the digest names the network by content; a changed network is another config."""
+    import shutil
+
+    import numpy as np
+
+    from satode._config import load_config
+    from satode._runner import config_digest
+
+    source = os.path.join(os.path.dirname(__file__), "data", "quickstart_network.npz")
+    digests = []
+    for where in ("a", "b"):
+        (tmp_path / where).mkdir()
+        shutil.copy(source, tmp_path / where / "net.npz")
+        toml = tmp_path / where / "c.toml"
+        toml.write_text(
+            '[network]\nfile = "net.npz"\n[sweep]\nparameter = "gain"\nlevels = [1.0, 1.1]\n'
+        )
+        digests.append(config_digest(load_config(toml)))
+    assert digests[0] == digests[1]
+    data = dict(np.load(tmp_path / "b" / "net.npz"))
+    data["W1"] = data["W1"] * 1.01
+    np.savez(tmp_path / "b" / "net.npz", **data)
+    assert config_digest(load_config(tmp_path / "b" / "c.toml")) != digests[0]

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import diffrax as dfx
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -110,7 +111,7 @@ def test_float32_sweep():
         Y0.astype(jnp.float32),
         parameter="mu",
         n_samples=33,
-        options=satode.FlowOptions(rtol=1e-6, atol=1e-8),
+        options=satode.FlowOptions(solver=satode.Unrolled(dfx.Dopri5()), rtol=1e-6, atol=1e-8),
         shooting=satode.Shooting(rtol=1e-5, atol=1e-5, closure_tol=1e-4),
     )
     a = result.analysis
@@ -118,3 +119,29 @@ def test_float32_sweep():
     assert np.all(np.asarray(a.result._value) == 0)
     np.testing.assert_allclose(a.orbit.period, 2 * np.pi, rtol=1e-5)
     np.testing.assert_allclose(a.spectrum.exponents[:, 1], -2 * np.asarray(levels), atol=1e-4)
+
+
+def test_float32_sweep_is_ok_and_close_to_float64():
+    """Precision modes: the quickstart network in float32 (float32-sized tolerances) finds every
+    orbit, passes the (dtype-scaled) accuracy checks, and stays within float32's accuracy of
+    the float64 sweep."""
+    net = satode.load_mlp(Path(__file__).parent / "data" / "quickstart_network.npz")
+    net32 = jax.tree.map(lambda x: x.astype(jnp.float32) if eqx.is_inexact_array(x) else x, net)
+    gains = np.linspace(1.0, 1.2, 16)
+    kw = dict(parameter="gain", n_samples=257)
+    r64 = satode.sweep(net, jnp.asarray(gains), jnp.array([1.0, 0.0]), **kw)
+    r32 = satode.sweep(
+        net32,
+        jnp.asarray(gains, jnp.float32),
+        jnp.array([1.0, 0.0], jnp.float32),
+        options=satode.FlowOptions(solver=satode.Unrolled(dfx.Dopri5()), rtol=1e-6, atol=1e-8),
+        shooting=satode.Shooting(rtol=1e-5, atol=1e-5, closure_tol=1e-4),
+        **kw,
+    )
+    assert r32.analysis.orbit.period.dtype == jnp.float32
+    for r in (r64, r32):
+        assert np.all(np.asarray(r.analysis.result._value) == satode.RESULTS.successful._value)
+    np.testing.assert_allclose(r32.analysis.orbit.period, r64.analysis.orbit.period, rtol=1e-4)
+    np.testing.assert_allclose(
+        r32.analysis.spectrum.exponents, r64.analysis.spectrum.exponents, rtol=0, atol=1e-3
+    )

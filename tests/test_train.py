@@ -293,3 +293,43 @@ def test_bad_train_config_names_the_key(tmp_path):
     from satode._cli import main
 
     assert main(["train", str(bad), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_certificate_before_and_after_training(tmp_path):
+    """A shift ensemble (shift held fixed while training): the capacity certificate of every
+    initial and every trained network against the true Stuart–Landau cycle (the unit circle,
+    exponents {0, −2}, period 2π: C_needed = max(2, 2π/T) = 2)."""
+    from satode._train import export_mlp
+    from satode._train_run import _models_and_keys, build_data
+
+    raw = copy.deepcopy(TINY)
+    raw["analysis"] = {"enabled": True, "y0": [1.0, 0.0], "transient": 10.0, "n_samples": 257}
+    raw["ensemble"] = {"seeds": [0], "parameter": "shift", "levels": [0.0, 6.0]}
+    cfg = check_train_config("x.toml", raw)
+    summary = train_config(cfg, tmp_path / "run", progress=False)
+    rows = summary["analysis"]
+    assert [r["level"] for r in rows] == [0.0, 6.0]
+    for r in rows:
+        assert abs(r["c_needed"] - 2.0) < 1e-8
+        for when in ("before", "after"):
+            c = r[f"{when}_c_theory_true"]
+            # The rule: `cannot` exactly when the bound on the true cycle is below the need.
+            assert (r[f"{when}_verdict"] == "cannot") == (c < r["c_needed"]), (when, c)
+            deltas = np.prod([r[k] for k in r if k.startswith(f"{when}_delta_")])
+            np.testing.assert_allclose(r[f"{when}_c_w_needed"] * deltas, r["c_needed"], rtol=1e-12)
+        assert r["before_verdict"] in ("cannot", "undetermined")
+    # Independently: δ of the initial one-layer network on the exact unit circle, in numpy.
+    _, _, _, _, normaliser = build_data(cfg)
+    models, _, _ = _models_and_keys(cfg, 2)
+    theta = np.linspace(0.0, 2 * np.pi, 4001)
+    circle = np.stack([np.cos(theta), np.sin(theta)], axis=1)
+    for i, r in enumerate(rows):
+        net = export_mlp(jax.tree.map(lambda x, i=i: x[i], models), normaliser)
+        w, b = np.asarray(net.weights[0]), np.asarray(net.biases[0])
+        z = float(net.gain) * (circle @ w.T + b + float(net.shift))
+        delta = np.max(1 - np.tanh(z) ** 2)
+        np.testing.assert_allclose(r["before_delta_1"], delta, rtol=1e-4)
+        # C_theory = C_W δ for one hidden layer.
+        np.testing.assert_allclose(r["before_c_theory_true"], r["before_c_w"] * delta, rtol=1e-4)
+    # A shift of 6 leaves σ' ≈ 2.5e-5 on the circle: the initial network provably cannot.
+    assert rows[1]["before_verdict"] == "cannot" and rows[1]["before_delta_1"] < 1e-3
