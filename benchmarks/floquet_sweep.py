@@ -402,9 +402,7 @@ def run_satode(problem: Problem, levels, chunk_size, dtype):
         )
         y0 = y0.astype(jnp.float32)
         # Dopri5: Dopri8's error estimate is rounding-dominated in float32 (satode.FlowOptions).
-        options = satode.FlowOptions(
-            solver=satode.Unrolled(diffrax.Dopri5()), rtol=RTOL32, atol=ATOL32
-        )
+        options = satode.FlowOptions(solver=diffrax.Dopri5(), rtol=RTOL32, atol=ATOL32)
         shooting = SHOOTING32
     result = satode.sweep(
         field,

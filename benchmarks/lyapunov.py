@@ -59,12 +59,14 @@ def _time(fn, *args, repeats):
 
 
 def satode_runner(kind, value):
-    """`("rtol", r)`: error-controlled Dopri8 (satode's default, stages unrolled);
-    `("dt", h)`: fixed Dopri8 steps of `h` (`FlowOptions(dt=h)`)."""
+    """`("rtol", r)`: error-controlled Dopri8; `("dt", h)`: fixed Dopri8 steps of `h`
+    (`FlowOptions(dt=h)`). Both with the stages unrolled (`satode.Unrolled`, `--unrolled` on
+    the CLI): on a closed-form field like Lorenz's that is 5× faster than diffrax's stage loop."""
+    solver = satode.Unrolled(dfx.Dopri8())
     if kind == "rtol":
-        options = satode.FlowOptions(rtol=value, atol=value / 10)
+        options = satode.FlowOptions(solver=solver, rtol=value, atol=value / 10)
     else:
-        options = satode.FlowOptions(dt=value)
+        options = satode.FlowOptions(solver=solver, dt=value)
 
     def one(rho):
         return satode.lyapunov_spectrum(

@@ -67,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
         "--dt", type=float, default=None, help="fixed step (no error control; default adaptive)"
     )
     ly.add_argument("--max-steps", type=int, default=100_000, help="per renorm interval")
+    ly.add_argument(
+        "--unrolled",
+        action="store_true",
+        help="Dopri8 with its stages unrolled (satode.Unrolled): faster for closed-form systems",
+    )
     ly.add_argument("--json", action="store_true", help="print one JSON object")
 
     s = sub.add_parser("sweep", help="run a sweep config (TOML)")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import InputError
-from ._flow import SOLVERS
+from ._flow import make_solver, SOLVERS
 
 
 _SOLVERS = tuple(SOLVERS)
@@ -70,6 +70,7 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
     ),
     "solver": _spec(
         method=((str,), "dopri8"),
+        unrolled=((bool,), False),
         rtol=(_NUMBER, 1e-11),
         atol=(_NUMBER, 1e-12),
         dt=(_NUMBER, None),
@@ -267,6 +268,10 @@ def load_config(path) -> SweepConfig:
     _positive(path, "solver.dt", solver["dt"], allow_none=True)
     if solver["method"] not in _SOLVERS:
         _fail(path, "solver.method", f"expected one of {list(_SOLVERS)}, got {solver['method']!r}")
+    try:
+        make_solver(solver["method"], solver["unrolled"])
+    except ValueError as err:
+        _fail(path, "solver.unrolled", str(err))
     _positive(path, "sweep.chunk_size", sweep["chunk_size"])
     _positive(path, "sweep.max_period", sweep["max_period"])
     _positive(path, "sweep.circle_radius", sweep["circle_radius"], allow_none=True)

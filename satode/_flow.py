@@ -15,13 +15,28 @@ from jaxtyping import Array, Float, PyTree
 from ._solver import Unrolled
 
 
-# The solvers a config or CLI names. The explicit ones run with their stages unrolled.
+# The solvers a config or CLI names.
 SOLVERS = {
-    "dopri8": lambda: Unrolled(dfx.Dopri8()),
-    "dopri5": lambda: Unrolled(dfx.Dopri5()),
-    "tsit5": lambda: Unrolled(dfx.Tsit5()),
+    "dopri8": dfx.Dopri8,
+    "dopri5": dfx.Dopri5,
+    "tsit5": dfx.Tsit5,
     "kvaerno5": dfx.Kvaerno5,
 }
+
+
+def make_solver(method: str, unrolled: bool = False) -> dfx.AbstractAdaptiveSolver:
+    """The solver `method` names (a key of `SOLVERS`), its stages unrolled if asked.
+
+    **Raises:** `ValueError` for an unknown name, or `unrolled` with an implicit solver.
+    """
+    if method not in SOLVERS:
+        raise ValueError(f"solver: expected one of {list(SOLVERS)}, got {method!r}")
+    solver = SOLVERS[method]()
+    if not unrolled:
+        return solver
+    if not isinstance(solver, dfx.AbstractERK):
+        raise ValueError(f"solver: {method!r} is implicit; only explicit solvers unroll")
+    return Unrolled(solver)
 
 
 class FlowOptions(eqx.Module):
@@ -30,10 +45,13 @@ class FlowOptions(eqx.Module):
     **Arguments:**
 
     - `solver`: an adaptive diffrax solver. The default, 8th-order Dormand–Prince
-        (`diffrax.Dopri8` with its stages unrolled, `satode.Unrolled`: the same numbers to
-        rounding, fewer operations per step), is the cheapest accurate choice at the tight
-        tolerances Floquet multipliers need; use `diffrax.Kvaerno5()` for stiff systems. In
-        float32 use `Unrolled(diffrax.Dopri5())` (`method = "dopri5"`): Dopri8's error estimate
+        (`diffrax.Dopri8`), is the cheapest accurate choice at the tight tolerances Floquet
+        multipliers need; use `diffrax.Kvaerno5()` for stiff systems. `satode.Unrolled(...)`
+        computes the same steps as straight-line code: 5× faster for a cheap closed-form
+        field with many tangent directions (Lyapunov spectra of Lorenz), but slower to compile
+        and no faster (Morris–Lecar: 25% slower) for Floquet sweeps, whose cost is the field
+        and its Jacobian (`benchmarks/README.md`). In float32 use `diffrax.Dopri5()`
+        (`method = "dopri5"`): Dopri8's error estimate
         (differences of 14 stages with large coefficients) drowns in float32 rounding at
         rtol ~1e-6 and rejects step after step (332 steps a lap on the quickstart network,
         against 52 for Dopri5; in float64 Dopri8 needs 23).
@@ -48,7 +66,7 @@ class FlowOptions(eqx.Module):
     - `adjoint`: how to differentiate through the solve (only training differentiates in reverse).
     """
 
-    solver: dfx.AbstractAdaptiveSolver = Unrolled(dfx.Dopri8())
+    solver: dfx.AbstractAdaptiveSolver = dfx.Dopri8()
     rtol: float = eqx.field(static=True, default=1e-11)
     atol: float = eqx.field(static=True, default=1e-12)
     dt: float | None = eqx.field(static=True, default=None)

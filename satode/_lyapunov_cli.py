@@ -43,7 +43,7 @@ def run_lyapunov(args) -> int:
     import jax.numpy as jnp
     import numpy as np
 
-    from ._flow import FlowOptions
+    from ._flow import FlowOptions, make_solver
     from ._lyapunov_sweep import analyse_trajectory
     from ._results import RESULTS, status_name
     from ._tables import audit_record, json_safe
@@ -52,7 +52,13 @@ def run_lyapunov(args) -> int:
     field, resolved, y0 = resolve_target(args)
     _check(args, field, y0)
     check_field(field, y0, what=args.system)
-    options = FlowOptions(rtol=args.rtol, atol=args.atol, dt=args.dt, max_steps=args.max_steps)
+    options = FlowOptions(
+        solver=make_solver("dopri8", args.unrolled),
+        rtol=args.rtol,
+        atol=args.atol,
+        dt=args.dt,
+        max_steps=args.max_steps,
+    )
     dtype = jnp.float32 if args.float32 else jnp.float64
     a = eqx.filter_jit(analyse_trajectory)(
         field,

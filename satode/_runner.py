@@ -21,7 +21,7 @@ import numpy as np
 from ._config import SweepConfig
 from ._errors import InputError
 from ._fit import fit_vector_field
-from ._flow import FlowOptions, SOLVERS
+from ._flow import FlowOptions, make_solver
 from ._io import load_mlp, save_mlp
 from ._mlp import SaturatingMLP
 from ._periodic_orbit import Shooting
@@ -38,7 +38,7 @@ _BLOCK_CHUNKS = 4
 
 def flow_options(solver: dict) -> FlowOptions:
     return FlowOptions(
-        solver=SOLVERS[solver["method"]](),
+        solver=make_solver(solver["method"], solver["unrolled"]),
         rtol=float(solver["rtol"]),
         atol=float(solver["atol"]),
         dt=None if solver["dt"] is None else float(solver["dt"]),
@@ -152,7 +152,7 @@ def _read_csv(path: Path) -> list[dict]:
 
 # Keys added to the schema after result folders were written: at their defaults they leave the
 # digest as it was, so those folders still resume.
-_LATER_DEFAULTS = {("solver", "dt"): None}
+_LATER_DEFAULTS = {("solver", "dt"): None, ("solver", "unrolled"): False}
 
 
 def _file_identity(path: str, config_path: str) -> str:
@@ -174,6 +174,8 @@ def config_digest(config: SweepConfig) -> str:
     for (section, key), default in _LATER_DEFAULTS.items():
         if section in raw and key in raw[section] and raw[section][key] == default:
             del raw[section][key]
+            if not raw[section]:
+                del raw[section]
     if isinstance(raw.get("network"), dict) and isinstance(raw["network"].get("file"), str):
         raw["network"]["file"] = _file_identity(raw["network"]["file"], config.path)
     text = json.dumps(raw, sort_keys=True, default=str)

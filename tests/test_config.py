@@ -45,6 +45,7 @@ def test_minimal_system_config_gets_defaults(tmp_path):
     assert sw["transient"] == 0.0
     assert c.solver == {
         "method": "dopri8",
+        "unrolled": False,
         "rtol": 1e-11,
         "atol": 1e-12,
         "dt": None,
@@ -157,6 +158,12 @@ BAD = [
     ("rtol-nan", _sys(solver="rtol = nan"), ["solver.rtol"]),
     ("max-steps-zero", _sys(solver="max_steps = 0"), ["solver.max_steps"]),
     ("unknown-method", _sys(solver='method = "rk4"'), ["solver.method", "dopri8"]),
+    (
+        "unrolled-implicit",
+        _sys(solver='method = "kvaerno5"\nunrolled = true'),
+        ["solver.unrolled", "implicit"],
+    ),
+    ("unrolled-string", _sys(solver='unrolled = "yes"'), ["solver.unrolled", "bool"]),
     ("levels-empty", _sys(levels="[]"), ["sweep.levels"]),
     ("levels-inf", _sys(levels="[1.0, inf]"), ["sweep.levels", "finite"]),
     ("levels-nan", _sys(levels="[nan]"), ["sweep.levels", "finite"]),
@@ -241,3 +248,19 @@ def test_input_error_is_value_error(tmp_path):
     path = _write(tmp_path, _SWEEP_ONLY)
     with pytest.raises(ValueError):
         load_config(path)
+
+
+def test_unrolled_solver_and_digest(tmp_path):
+    import diffrax as dfx
+
+    from satode import Unrolled
+    from satode._runner import config_digest, flow_options
+
+    plain = load_config(_write(tmp_path, SYSTEM_MINIMAL, "plain.toml"))
+    off = load_config(_write(tmp_path, SYSTEM_MINIMAL + "[solver]\nunrolled = false\n", "off.toml"))
+    on = load_config(_write(tmp_path, SYSTEM_MINIMAL + "[solver]\nunrolled = true\n", "on.toml"))
+    assert type(flow_options(plain.solver).solver) is dfx.Dopri8
+    solver = flow_options(on.solver).solver
+    assert isinstance(solver, Unrolled) and type(solver.solver) is dfx.Dopri8
+    # The key came after result folders were written: at its default it leaves the digest alone.
+    assert config_digest(plain) == config_digest(off) != config_digest(on)
