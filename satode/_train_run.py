@@ -664,10 +664,9 @@ def capacity_rows(nets, cycle: TrueCycle, analysed=None, tolerance: float = 0.05
         c_theory = float(au.c_theory[i])
         matched = False
         if analysed is not None and analysed[i]["status"] == "ok":
-            own = [0.0, analysed[i]["exponent"]] if cycle.target.planar else None
-            matched = own is not None and matches_target(
-                cycle.target, analysed[i]["period"], own, tolerance
-            )
+            row = analysed[i]
+            own = [row[f"exponent_{k}"] for k in range(1, len(cycle.target.exponents) + 1)]
+            matched = matches_target(cycle.target, row["period"], own, tolerance)
         rows.append(
             {
                 **{f"delta_{k}": float(d) for k, d in enumerate(np.asarray(au.delta[i]), 1)},
@@ -701,12 +700,15 @@ def analyse_trained(result: TrainResult, cycle: TrueCycle, test, *, ensemble: bo
         f = jax.tree.map(lambda x, i=i: x[i], found)
         row = {"status": status_name(np.asarray(f.result._value))}
         period = float(f.orbit.period)
-        lam = float(np.asarray(f.spectrum.exponents)[-1])
+        exponents = np.asarray(f.spectrum.exponents)
+        lam = float(exponents[-1])
         row["period"] = period
         row["period_error"] = (period - t_period) / t_period
         row["exponent"] = lam
         row["true_exponent"] = t_exponent
         row["exponent_error"] = (lam - t_exponent) / abs(t_exponent)
+        # The whole spectrum too (the certificate compares it with the target's, in any dimension).
+        row.update({f"exponent_{k}": float(e) for k, e in enumerate(exponents, 1)})
         for k in range(tests.shape[-1]):
             row[f"r2_{k + 1}"] = float(r_squared(pred[i][..., k], tests[..., k]))
         if f.audit is not None:

@@ -4,6 +4,7 @@ import csv
 import json
 from pathlib import Path
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -201,3 +202,71 @@ def test_cli_continue_and_sweep_switch(tmp_path, capsys):
     assert (out / "spectrum.png").stat().st_size > 0
     rows = list(csv.DictReader(open(out / "results.csv")))
     assert rows[-1]["event"] == "hopf"
+
+
+class _TwistedCycle(eqx.Module):
+    """The circle `r = 1, z = 0`, turning at `ω`, whose transverse deviation `(r − 1, z)` spirals
+    at the rate `μ ± iν`: its Floquet multipliers are exactly `1` and `exp((μ ± iν) 2π/ω)`, a
+    complex pair that crosses the unit circle at `μ = 0` (a torus bifurcation)."""
+
+    mu: jax.Array
+    omega: float = 1.0
+    nu: float = 0.7
+
+    def __call__(self, t, y, args=None):
+        x, v, z = y[0], y[1], y[2]
+        r = jnp.sqrt(x * x + v * v)
+        rho = r - 1.0
+        q = rho * rho + z * z
+        dr = self.mu * rho - self.nu * z - q * rho
+        dz = self.nu * rho + self.mu * z - q * z
+        return jnp.stack([dr * x / r - self.omega * v, dr * v / r + self.omega * x, dz])
+
+
+def test_torus_bifurcation_of_an_analytic_cycle():
+    field = _TwistedCycle(mu=jnp.asarray(-0.3))
+    branch = continue_orbit(
+        field, "mu", -0.3, 0.2, jnp.array([1.0, 0.0, 0.0]), period=2 * np.pi, tol=1e-7
+    )
+    assert branch.stop_reason == "reached_stop"
+    (event,) = branch.events
+    assert event.kind == "torus"
+    assert abs(event.value) <= 1e-7 and event.upper - event.lower <= 1e-7
+    # At the crossing the pair is exp(±iν·2π) on the unit circle.
+    assert abs(abs(event.multiplier) - 1) < 1e-6
+    assert abs(abs(np.angle(event.multiplier)) - abs(np.angle(np.exp(2j * np.pi * 0.7)))) < 1e-6
+    # Every point of the branch: T = 2π and the multipliers exactly exp((μ ± iν)·2π).
+    mu = np.asarray(branch.levels)
+    np.testing.assert_allclose(branch.analysis.orbit.period, 2 * np.pi, rtol=1e-10)
+    mult = np.asarray(branch.analysis.spectrum.multipliers)
+    pair = np.sort_complex(mult[np.abs(mult.imag) > 1e-3].reshape(len(mu), 2))
+    expected = np.sort_complex(
+        np.exp(np.outer(mu, [1, 1]) * 2 * np.pi + 2j * np.pi * 0.7 * np.array([-1, 1]))
+    )
+    np.testing.assert_allclose(pair, expected, atol=1e-9)
+
+
+def test_rossler_period_doubling():
+    # Rössler (a, b) = (0.2, 0.2): the period-1 cycle doubles at c ≈ 2.83 (the first step of its
+    # period-doubling cascade).
+    field = systems.Rossler(c=2.7)
+    y0 = jnp.array([1.0, 1.0, 0.0])
+    branch = continue_orbit(field, "c", 2.7, 2.95, y0, transient=100.0, tol=1e-6)
+    (event,) = branch.events
+    assert event.kind == "period_doubling"
+    assert abs(event.value - 2.832) < 5e-3
+    assert event.upper - event.lower <= 1e-6
+    assert abs(event.multiplier + 1) < 1e-4
+
+    # Independently: the real multiplier nearest −1, computed by `analyse_orbit` near the event,
+    # is a smooth function of c; its secant root must agree with the bisection.
+    def most_negative(c):
+        a = satode.analyse_orbit(systems.Rossler(c=c), y0, transient=100.0)
+        mu = np.asarray(a.spectrum.multipliers)
+        return float(mu[np.argmin(mu.real)].real) + 1.0
+
+    c0, c1 = event.value - 2e-3, event.value + 2e-3
+    g0, g1 = most_negative(c0), most_negative(c1)
+    assert g0 > 0 > g1
+    root = c0 - g0 * (c1 - c0) / (g1 - g0)
+    assert abs(root - event.value) < 2e-5

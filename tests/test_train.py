@@ -333,3 +333,45 @@ def test_certificate_before_and_after_training(tmp_path):
         np.testing.assert_allclose(r["before_c_theory_true"], r["before_c_w"] * delta, rtol=1e-4)
     # A shift of 6 leaves σ' ≈ 2.5e-5 on the circle: the initial network provably cannot.
     assert rows[1]["before_verdict"] == "cannot" and rows[1]["before_delta_1"] < 1e-3
+
+
+def test_certificate_verdicts_for_a_three_dimensional_target():
+    """Rössler's period-1 cycle (C_needed = max|λ_i| = 2.117): a network whose own cycle matches
+    the whole 3-D spectrum is `can`, one that misses an exponent `undetermined`, and one
+    saturated below C_needed on the true cycle `cannot` whatever its cycle looks like."""
+    from satode._train_run import capacity_rows, true_cycle
+    from satode.systems import Rossler
+
+    analysis = dict(
+        enabled=True,
+        y0=None,
+        transient=None,
+        rtol=1e-10,
+        atol=1e-12,
+        max_steps=200_000,
+        n_samples=257,
+        reference_period=None,
+        reference_exponent=None,
+    )
+    cycle = true_cycle(Rossler(c=2.5), {"analysis": analysis})
+    exps = cycle.truth["exponents"]
+    assert len(exps) == 3 and not cycle.target.planar
+    assert cycle.c_needed == pytest.approx(max(abs(e) for e in exps), rel=1e-12)
+    nets = [
+        satode.SaturatingMLP.random(jax.random.key(i), dim=3, width=16, depth=1, activation="tanh")
+        for i in range(3)
+    ]
+    nets[2] = eqx.tree_at(lambda m: m.shift, nets[2], jnp.asarray(12.0))
+    nets = jax.tree.map(lambda *x: jnp.stack(x), *nets)
+    same = {"status": "ok", "period": cycle.truth["period"]}
+    same.update({f"exponent_{k}": e for k, e in enumerate(exps, 1)})
+    missed = dict(same, exponent_3=1.5 * exps[2])
+    rows = capacity_rows(nets, cycle, [same, missed, same])
+    assert [r["verdict"] for r in rows] == ["can", "undetermined", "cannot"]
+    assert rows[0]["c_theory_true"] >= cycle.c_needed > rows[2]["c_theory_true"]
+    # Before training (no own cycles) nothing is `can`.
+    assert [r["verdict"] for r in capacity_rows(nets, cycle)] == [
+        "undetermined",
+        "undetermined",
+        "cannot",
+    ]
