@@ -89,11 +89,17 @@ def target_from_system(
     if int(a.result._value) != RESULTS.successful._value:
         raise ValueError(f"target: no periodic orbit found from y0 = {np.asarray(y0).tolist()}")
     samples = eqx.filter_jit(sample_orbit)(field, a.orbit, args, n=n_samples, options=options)
+    return target_of(a, samples)
+
+
+def target_of(analysis, samples) -> TargetSpectrum:
+    """The `TargetSpectrum` of an analysed cycle (an unbatched `OrbitAnalysis`) and its samples
+    (`None`: a spectrum only)."""
     return TargetSpectrum(
-        exponents=np.asarray(a.spectrum.exponents),
-        period=float(a.orbit.period),
-        planar=y0.shape[0] == 2,
-        samples=np.asarray(samples),
+        exponents=np.asarray(analysis.spectrum.exponents),
+        period=float(analysis.orbit.period),
+        planar=analysis.orbit.y0.shape[0] == 2,
+        samples=None if samples is None else np.asarray(samples),
     )
 
 

@@ -257,15 +257,9 @@ def _print_human(record: dict):
     )
     audit = record.get("audit")
     if audit:
-        print(
-            "  delta       "
-            + "  ".join(f"{d:.6g}" for d in audit["delta"])
-            + f"   zero crossing: {audit['zero_crossing']}"
-        )
-        print(
-            f"  C_W {audit['c_w']:.6g}   C_theory {audit['c_theory']:.6g}   "
-            f"C_emp {audit['c_empirical']:.6g}   C_refined {audit['c_refined']}"
-        )
+        from ._tables import audit_lines
+
+        print("\n".join(audit_lines(audit)))
         print(
             f"  rotation    C_emp*T/2pi = {audit['rotation_ratio']}   "
             f"order ok: {audit['contained']}"

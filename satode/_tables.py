@@ -68,6 +68,17 @@ def _audit_columns(audit, i, prefix):
     return out
 
 
+def audit_lines(audit: dict) -> list[str]:
+    """The human-readable lines of an `audit_record`: δ per layer and the constants."""
+    return [
+        "  delta       "
+        + "  ".join(f"{d:.6g}" for d in audit["delta"])
+        + f"   zero crossing: {audit['zero_crossing']}",
+        f"  C_W {audit['c_w']:.6g}   C_theory {audit['c_theory']:.6g}   "
+        f"C_emp {audit['c_empirical']:.6g}   C_refined {audit['c_refined']}",
+    ]
+
+
 def audit_record(audit) -> dict:
     """The `audit` object of the CLI's JSON (one unbatched `SaturationAudit`)."""
     return {

@@ -33,6 +33,7 @@ from ._bounds import saturation_audit
 from ._certify import (
     capacity_needed,
     matches_target,
+    target_of,
     TargetSpectrum,
     verdict_of,
     weight_constant_needed,
@@ -628,12 +629,7 @@ def true_cycle(system, cfg: dict) -> TrueCycle:
         truth["reference_exponent"] = float(a["reference_exponent"])
     ok = truth["status"] == 0
     samples = _sample_one(system, true.orbit, a["n_samples"], options) if ok else None
-    target = TargetSpectrum(
-        exponents=np.asarray(true.spectrum.exponents),
-        period=truth["period"],
-        planar=y0.shape[0] == 2,
-        samples=None if samples is None else np.asarray(samples),
-    )
+    target = target_of(true, samples)
     c_needed = capacity_needed(target)[0] if ok else math.nan
     return TrueCycle(system, y0, kw, true, truth, target, c_needed)
 
