@@ -31,7 +31,7 @@ satode's first call minus its run time. Accuracy: `max_abs_exponent_diff` is sat
 Usage:
 
     python benchmarks/floquet_sweep.py --levels 1024 [--json] [--problem mlp|morris-lecar]
-        [--peers scipy,jaxcont|none] [--dtype float64|float32] [--repeats 3]
+        [--peers scipy,jaxcont|none] [--dtype float64|float32] [--unrolled] [--repeats 3]
         [--chunk-size C] [--scipy-levels M] [--jaxcont-levels M] [--out DIR]
 
 For timings, pin to one core and one XLA thread (see `benchmarks/README.md`).
@@ -47,6 +47,7 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 import argparse  # noqa: E402
+import functools  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
 import resource  # noqa: E402
@@ -392,9 +393,10 @@ def jaxcont_exponents(periods, multipliers):
 # Timing and comparison
 
 
-def run_satode(problem: Problem, levels, chunk_size, dtype):
+def run_satode(problem: Problem, levels, chunk_size, dtype, unrolled=False):
     field, y0 = problem.field, jnp.asarray(problem.y0)
-    options = satode.FlowOptions(rtol=RTOL, atol=ATOL)
+    solver = satode.Unrolled(diffrax.Dopri8()) if unrolled else diffrax.Dopri8()
+    options = satode.FlowOptions(solver=solver, rtol=RTOL, atol=ATOL)
     shooting = satode.Shooting()
     if dtype == "float32":
         field = jax.tree.map(
@@ -486,20 +488,22 @@ def benchmark(
     jaxcont_levels: int = JAXCONT_MAX_LEVELS,
     peers: tuple[str, ...] = ("scipy", "jaxcont"),
     dtype: str = "float64",
+    unrolled: bool = False,
 ) -> dict:
     """Run satode and the peers on `n` levels and return the record (the JSON object)."""
     prob = Problem(problem, network)
+    run_satode_ = functools.partial(run_satode, unrolled=unrolled)
     # The first call (compile + run) sees one set of levels; the timed calls and the peers
     # another set of the same size, so that nothing computed by the first call is reused.
     levels = prob.levels(n, midpoints=True)
     if repeats == 0:  # one call only (big memory runs): its time includes the compilation
-        result, first_s, first_cpu = _cpu_timed(run_satode, prob, levels, chunk_size, dtype)
+        result, first_s, first_cpu = _cpu_timed(run_satode_, prob, levels, chunk_size, dtype)
         runs, cpu = [first_s], [first_cpu]
     else:
-        _, first_s, first_cpu = _cpu_timed(run_satode, prob, prob.levels(n), chunk_size, dtype)
+        _, first_s, first_cpu = _cpu_timed(run_satode_, prob, prob.levels(n), chunk_size, dtype)
         runs, cpu = [], []
     for _ in range(repeats):
-        result, seconds, cpu_s = _cpu_timed(run_satode, prob, levels, chunk_size, dtype)
+        result, seconds, cpu_s = _cpu_timed(run_satode_, prob, levels, chunk_size, dtype)
         runs.append(seconds)
         cpu.append(cpu_s)
     satode_s = min(runs)
@@ -628,6 +632,9 @@ def benchmark(
     revision, dirty = _git_revision()
     record.update(
         settings={
+            "solver": "Dopri5"
+            if dtype == "float32"
+            else ("Unrolled(Dopri8)" if unrolled else "Dopri8"),
             "rtol": RTOL32 if dtype == "float32" else RTOL,
             "atol": ATOL32 if dtype == "float32" else ATOL,
             "y0": list(prob.y0),
@@ -730,6 +737,9 @@ def main(argv=None):
     parser.add_argument("--peers", default="scipy,jaxcont", help="comma list, or 'none'")
     parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     parser.add_argument(
+        "--unrolled", action="store_true", help="satode with Unrolled(Dopri8) (float64 only)"
+    )
+    parser.add_argument(
         "--scipy-levels",
         type=int,
         default=SCIPY_MAX_LEVELS,
@@ -761,6 +771,7 @@ def main(argv=None):
         args.jaxcont_levels,
         peers,
         args.dtype,
+        args.unrolled,
     )
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
