@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
-from ._mlp import SaturatingMLP
+from ._mlp import gram_norm, SaturatingMLP
 
 
 # `|λ_i| ≤ C_emp` compares an exact average against a sampled sup; `C_emp ≤ C̃ ≤ C_theory` holds
@@ -59,31 +59,18 @@ def _layer_delta(activation, u: Float[Array, "n w"]):
     return delta, crossing
 
 
-def _gram_norm(g):
-    """`√λ_max` of a batch of symmetric PSD 1×1 or 2×2 Gram matrices (see `spectral_norm`)."""
-    if g.shape[-1] == 1:
-        return jnp.sqrt(g[..., 0, 0])
-    a, b, d = g[..., 0, 0], g[..., 0, 1], g[..., 1, 1]
-    return jnp.sqrt(0.5 * (a + d) + jnp.sqrt((0.5 * (a - d)) ** 2 + b * b))
+def _one_layer_refined(mlp: SaturatingMLP, u):
+    """`C̃` of a one-hidden-layer planar network from its pre-activations `u` (n, w).
 
-
-def _one_layer_constants(mlp: SaturatingMLP, u):
-    """`C_emp` and `C̃` of a one-hidden-layer planar network from its pre-activations `u` (n, w).
-
-    With `D = diag σ'(u)`: `Df = W_2 D s W_1`, `‖W_2 D^{1/2}‖² = λ_max(W_2 D W_2ᵀ)` and
-    `‖D^{1/2} s W_1‖² = λ_max(s² W_1ᵀ D W_1)`: three d×d contractions per sample, the same
-    numbers as `jacobian` and `refined_factors` without forming the w×d factors sample by sample.
+    With `D = diag σ'(u)`: `‖W_2 D^{1/2}‖² = λ_max(W_2 D W_2ᵀ)` and
+    `‖D^{1/2} s W_1‖² = λ_max(s² W_1ᵀ D W_1)`: two d×d contractions per sample, the same
+    numbers as `refined_factors` without forming the w×d factors sample by sample.
     """
     w1, w2 = mlp.gain * mlp.weights[0], mlp.weights[1]
     dsig = mlp.activation_fn.derivative(u)
-    jac = jnp.einsum("ik,nk,kj->nij", w2, dsig, w1)
-    gram = jnp.einsum("nij,nkj->nik", jac, jac) if jac.shape[-1] >= jac.shape[-2] else None
-    gram = jnp.einsum("nji,njk->nik", jac, jac) if gram is None else gram
     left = jnp.einsum("ik,nk,jk->nij", w2, dsig, w2)
     right = jnp.einsum("ki,nk,kj->nij", w1, dsig, w1)
-    c_emp = jnp.max(_gram_norm(gram))
-    c_refined = jnp.max(_gram_norm(left) * _gram_norm(right))
-    return c_emp, c_refined
+    return jnp.max(gram_norm(left) * gram_norm(right))
 
 
 def saturation_audit(
@@ -115,7 +102,7 @@ def saturation_audit(
     # C_emp through the SVD of each sample's Jacobian: the reference definition, exactly.
     c_emp = jnp.max(jax.vmap(lambda y: jnp.linalg.norm(mlp.jacobian(y), ord=2))(samples))
     if mlp.depth == 1 and mlp.dim <= 2:
-        _, c_refined = _one_layer_constants(mlp, pre[0])
+        c_refined = _one_layer_refined(mlp, pre[0])
         if not activation.nonnegative_derivative:
             c_refined = jnp.asarray(jnp.nan, dtype)
     else:

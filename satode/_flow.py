@@ -48,10 +48,10 @@ class FlowOptions(eqx.Module):
         (`diffrax.Dopri8`), is the cheapest accurate choice at the tight tolerances Floquet
         multipliers need; use `diffrax.Kvaerno5()` for stiff systems. `satode.Unrolled(...)`
         computes the same steps as straight-line code: 5× faster for a cheap closed-form
-        field with many tangent directions (Lyapunov spectra of Lorenz), but slower to compile
-        and no faster (Morris–Lecar: 25% slower) for Floquet sweeps, whose cost is the field
-        and its Jacobian (`benchmarks/README.md`). In float32 use `diffrax.Dopri5()`
-        (`method = "dopri5"`): Dopri8's error estimate
+        field with many tangent directions (Lyapunov spectra of Lorenz), but in Floquet
+        sweeps, whose cost is the field and its Jacobian, 4% faster on the quickstart network,
+        22% slower on Morris–Lecar, and 0.7–3.9 s slower to compile (`benchmarks/README.md`).
+        In float32 use `diffrax.Dopri5()` (`method = "dopri5"`): Dopri8's error estimate
         (differences of 14 stages with large coefficients) drowns in float32 rounding at
         rtol ~1e-6 and rejects step after step (332 steps a lap on the quickstart network,
         against 52 for Dopri5; in float64 Dopri8 needs 23).

@@ -18,22 +18,37 @@ def _as_float_array(x) -> Array:
     return x
 
 
-def spectral_norm(m: Float[Array, "r c"]) -> Float[Array, ""]:
-    """`‖m‖₂`, through the smaller Gram matrix when it is 1×1 or 2×2.
+def gram_norm(g: Float[Array, "... k k"]) -> Float[Array, "..."]:
+    """`√λ_max` of symmetric PSD 1×1 or 2×2 Gram matrices (batched over leading axes).
 
-    The largest eigenvalue of `G = m mᵀ` (or `mᵀ m`) is `‖m‖₂²`; for a 2×2 `G = [[a, b], [b, c]]`
-    it is `(a + c)/2 + √(((a − c)/2)² + b²)`, a sum of non-negative terms (no cancellation), so
-    the norm keeps full relative precision. A batched SVD of many thin matrices, which the audit
-    needs at every orbit sample, costs far more on CPUs. Larger matrices use the SVD.
+    For `G = [[a, b], [b, c]]`, `λ_max = (a + c)/2 + √(((a − c)/2)² + b²)`: a sum of non-negative
+    terms (no cancellation), full relative precision — once the entries are scaled to at most 1,
+    since a deeply saturated layer has entries ~1e-170 whose squares fall below the smallest
+    normal double (the norm then came out a factor 2 too small).
+    """
+    if g.shape[-1] == 1:
+        return jnp.sqrt(g[..., 0, 0])
+    a, b, d = g[..., 0, 0], g[..., 0, 1], g[..., 1, 1]
+    scale = jnp.maximum(jnp.maximum(jnp.abs(a), jnp.abs(d)), jnp.abs(b))
+    scale = jnp.where(scale > 0, scale, 1.0)
+    a, b, d = a / scale, b / scale, d / scale
+    return jnp.sqrt(scale) * jnp.sqrt(0.5 * (a + d) + jnp.sqrt((0.5 * (a - d)) ** 2 + b * b))
+
+
+def spectral_norm(m: Float[Array, "r c"]) -> Float[Array, ""]:
+    """`‖m‖₂`, through the smaller Gram matrix when it is 1×1 or 2×2 (`gram_norm`).
+
+    A batched SVD of many thin matrices, which the audit needs at every orbit sample, costs far
+    more on CPUs. `m` is scaled to entries of at most 1 first, so its Gram matrix neither
+    underflows nor overflows. Larger matrices use the SVD.
     """
     r, c = m.shape
     if min(r, c) > 2:
         return jnp.linalg.norm(m, ord=2)
-    g = m @ m.T if r <= c else m.T @ m
-    if g.shape[0] == 1:
-        return jnp.sqrt(g[0, 0])
-    a, b, d = g[0, 0], g[0, 1], g[1, 1]
-    return jnp.sqrt(0.5 * (a + d) + jnp.sqrt((0.5 * (a - d)) ** 2 + b * b))
+    scale = jnp.max(jnp.abs(m))
+    scale = jnp.where(scale > 0, scale, 1.0)
+    m = m / scale
+    return scale * gram_norm(m @ m.T if r <= c else m.T @ m)
 
 
 class SaturatingMLP(eqx.Module):

@@ -58,6 +58,22 @@ def test_order_on_random_networks(activation, depth, key):
     np.testing.assert_allclose(audit.c_w, expected, rtol=1e-12)
 
 
+def test_order_holds_under_extreme_saturation(key):
+    # Pre-activations ~200 on the circle: δ ≈ 4e-177, C ~ 1e-175. The closed-form
+    # C̃ of one planar layer squares entries of that size (subnormal territory) and came out 2×
+    # too small before it was rescaled; it must still match the general path and bound C_emp.
+    mlp = satode.SaturatingMLP.random(key, 2, 16, 1, activation="tanh")
+    mlp = eqx.tree_at(lambda m: (m.gain, m.shift), mlp, (jnp.asarray(30.0), jnp.asarray(8.0)))
+    samples = satode.circle(1.0, 257)
+    audit = satode.saturation_audit(mlp, samples, period=2 * np.pi)
+    assert 1e-200 < float(audit.delta[0]) < 1e-160
+    general = jnp.max(jax.vmap(lambda y: jnp.prod(mlp.refined_factors(y)))(samples))
+    np.testing.assert_allclose(audit.c_refined, general, rtol=1e-12)
+    assert audit.c_empirical <= audit.c_refined * (1 + 1e-12)
+    assert audit.c_refined <= audit.c_theory * (1 + 1e-12)
+    assert bool(audit.contained)
+
+
 def test_delta_catches_crossing_between_samples():
     # One unit whose pre-activation sweeps through 0 between two coarse samples.
     mlp = satode.SaturatingMLP(
