@@ -232,6 +232,16 @@ def run_config(config: SweepConfig, out_dir, *, progress=True) -> list[dict]:
         state = old
         rows = _read_csv(results_file)[: state["done"]] if results_file.exists() else []
         state["done"] = len(rows)
+        if "block_seconds" not in state and (out_dir / "manifest.json").exists():
+            # A folder from before timings were kept in progress.json: take them from its manifest.
+            try:
+                kept = json.loads((out_dir / "manifest.json").read_text())["timings_s"]
+                state.update(seconds=kept["total"], block_seconds=kept["blocks"])
+            except (ValueError, KeyError, TypeError):
+                pass
+    # Timings accumulate over the invocations that built the folder (a resumed run keeps them).
+    seconds_before = float(state.get("seconds", 0.0))
+    state.setdefault("block_seconds", [])
 
     t_start = time.perf_counter()
     sw = config.sweep
@@ -267,8 +277,6 @@ def run_config(config: SweepConfig, out_dir, *, progress=True) -> list[dict]:
     block = chunk * _BLOCK_CHUNKS
     y_carry = jnp.asarray(state["y0"] if state["y0"] is not None else y0, jnp.float64)
     t_carry = state["period"] if state["period"] is not None else sw["period"]
-    timings = []
-    compile_s = None
     floquet = "floquet" in sw["spectra"]
     lyap_y0 = _lyapunov_y0(config, field, y0)
     for start in range(state["done"], len(levels), block):
@@ -302,11 +310,10 @@ def run_config(config: SweepConfig, out_dir, *, progress=True) -> list[dict]:
                 config, field, part, padded, lyap_y0, chunk, options, block_rows
             )
         elapsed = time.perf_counter() - t0
-        if compile_s is None:
-            compile_s = elapsed
-        timings.append(elapsed)
         rows += block_rows
         state.update(
+            seconds=seconds_before + time.perf_counter() - t_start,
+            block_seconds=state["block_seconds"] + [elapsed],
             done=len(rows),
             y0=[float(v) for v in np.asarray(y_carry)],
             period=None if t_carry is None else float(t_carry),
@@ -331,9 +338,9 @@ def run_config(config: SweepConfig, out_dir, *, progress=True) -> list[dict]:
         "device": str(jax.devices()[0]),
         "platform": platform.platform(),
         "timings_s": {
-            "total": time.perf_counter() - t_start,
-            "first_block_including_compile": compile_s,
-            "blocks": timings,
+            "total": seconds_before + time.perf_counter() - t_start,
+            "first_block_including_compile": (state["block_seconds"] or [None])[0],
+            "blocks": state["block_seconds"],
         },
         "command": sys.argv,
     }

@@ -147,3 +147,20 @@ def test_digest_follows_the_network_file_not_its_path(tmp_path):
     data["W1"] = data["W1"] * 1.01
     np.savez(tmp_path / "b" / "net.npz", **data)
     assert config_digest(load_config(tmp_path / "b" / "c.toml")) != digests[0]
+
+
+def test_resumed_manifest_keeps_the_timings_of_every_invocation(runs):
+    # The killed run's blocks plus the resumed run's: one timing per block of 8 levels (chunk 2
+    # × 4), the first including compilation, and a rerun with nothing left to do keeps them.
+    manifest = json.loads((runs["killed"] / "manifest.json").read_text())["timings_s"]
+    assert len(manifest["blocks"]) == N_LEVELS // 8
+    assert manifest["first_block_including_compile"] == manifest["blocks"][0]
+    assert manifest["total"] >= sum(manifest["blocks"]) > 0
+    again = subprocess.run(
+        _command(runs["config"], runs["killed"]), env=_env(), capture_output=True
+    )
+    assert again.returncode == 0
+    assert (
+        json.loads((runs["killed"] / "manifest.json").read_text())["timings_s"]["blocks"]
+        == (manifest["blocks"])
+    )
