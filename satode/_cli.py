@@ -306,6 +306,10 @@ def _sweep(args) -> int:
     counts = {}
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
+    if rows and "member" in rows[0]:  # a trained ensemble: one sweep folder per member
+        n = len({r["member"] for r in rows})
+        print(f"wrote {out}/results.csv and {out}/member_000 … member_{n - 1:03d}  ({counts})")
+        return 0
     figures = ", ".join(f for f in ("spectrum.png", "lyapunov.png") if (out / f).exists())
     print(f"wrote {out}/results.csv, table.md, {figures}, manifest.json  ({counts})")
     return 0

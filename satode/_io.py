@@ -27,12 +27,22 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def ensemble_members(path) -> list[str]:
+    """The member networks (`network_000.npz`, …) of an ensemble folder of `satode train`; empty
+    for anything else (a file, a single model's folder holding `network.npz`)."""
+    path = str(path)
+    if not os.path.isdir(path) or os.path.isfile(os.path.join(path, "network.npz")):
+        return []
+    names = sorted(f for f in os.listdir(path) if re.fullmatch(r"network_\d{3}\.npz", f))
+    return [os.path.join(path, f) for f in names]
+
+
 def _model_folder_network(path: str) -> str:
     # A model folder of `satode train` holds its physical network(s) as .npz files.
     single = os.path.join(path, "network.npz")
     if os.path.isfile(single):
         return single
-    members = sorted(f for f in os.listdir(path) if re.fullmatch(r"network_\d{3}\.npz", f))
+    members = [os.path.basename(m) for m in ensemble_members(path)]
     if members:
         raise InputError(
             f"{path}: holds an ensemble of {len(members)} networks; name one, e.g. "

@@ -22,7 +22,7 @@ from ._config import SweepConfig
 from ._errors import InputError
 from ._fit import fit_vector_field
 from ._flow import FlowOptions, make_solver
-from ._io import load_mlp, save_mlp
+from ._io import ensemble_members, load_mlp, save_mlp
 from ._mlp import SaturatingMLP
 from ._periodic_orbit import Shooting
 from ._report import write_report
@@ -59,10 +59,7 @@ def build_field(config: SweepConfig, out_dir: Path | None = None):
         return field, y0
     net = config.network
     if net["file"] is not None:
-        file = Path(net["file"])
-        if not file.is_absolute():
-            file = Path(config.path).parent / file
-        mlp = load_mlp(file)
+        mlp = load_mlp(network_file(config))
     else:
         mlp = fit_network(config.fit, config.path)
         if out_dir is not None:
@@ -202,13 +199,49 @@ def _versions() -> dict:
     }
 
 
+def network_file(config: SweepConfig) -> Path | None:
+    """The config's `[network] file`, relative to the config's folder (None: no file)."""
+    if config.network is None or config.network["file"] is None:
+        return None
+    file = Path(config.network["file"])
+    return file if file.is_absolute() else Path(config.path).parent / file
+
+
+def run_ensemble(config: SweepConfig, members: list[str], out_dir, *, progress=True):
+    """The same sweep for every member of a trained ensemble (`[network] file` = the folder of
+    `satode train` with `[ensemble]`): one ordinary sweep per member into
+    `out_dir/member_NNN/` (each resumes on its own; all share one compilation, the members
+    having the same structure), and `out_dir/results.csv` with every row and its `member`."""
+    import dataclasses
+
+    out_dir = Path(out_dir)
+    rows = []
+    for i, file in enumerate(members):
+        raw = dict(config.raw, network=dict(config.raw["network"], file=str(Path(file).resolve())))
+        member = dataclasses.replace(
+            config, raw=raw, network=dict(config.network, file=str(Path(file).resolve()))
+        )
+        if progress:
+            print(f"satode sweep: member {i} ({file})", file=sys.stderr, flush=True)
+        sub = run_config(member, out_dir / f"member_{i:03d}", progress=progress)
+        rows += [dict(member=i, network=Path(file).name, **r) for r in sub]
+    _write_csv(out_dir / "results.csv", rows)
+    return rows
+
+
 def run_config(config: SweepConfig, out_dir, *, progress=True) -> list[dict]:
     """Run a validated sweep config into `out_dir`; resume if `out_dir` holds a partial run.
+
+    A `[network] file` naming a trained ensemble's folder sweeps every member (`run_ensemble`).
 
     **Returns:** the result rows (one dict per level).
 
     **Raises:** `InputError` if `out_dir` is not writable or holds a run of another config.
     """
+    file = network_file(config)
+    members = ensemble_members(file) if file is not None else []
+    if members:
+        return run_ensemble(config, members, out_dir, progress=progress)
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -563,3 +563,41 @@ def test_stiff_system_at_loose_tolerance_is_reported(capsys):
     else:
         assert code == 1 and err.startswith(f"satode: {rec['status']}")
         assert rec["period"] is None and all(v is None for v in rec["exponents"])
+
+
+def test_sweep_of_a_trained_ensemble_folder(tmp_path, capsys):
+    """`[network] file` naming an ensemble folder of `satode train` (network_000.npz, …) sweeps
+    every member: one resumable sweep folder each, and one results.csv with a `member` column
+    whose rows are exactly those of sweeping each member file on its own."""
+    import csv
+    import shutil
+
+    from satode._cli import main
+
+    ensemble = tmp_path / "ensemble"
+    ensemble.mkdir()
+    for i, name in enumerate(("mlp_1layer_nls_a1.npz", "mlp_1layer_nls_a4.npz")):
+        shutil.copy(REFERENCE / name, ensemble / f"network_{i:03d}.npz")
+    body = '\n[sweep]\nparameter = "gain"\nlevels = [1.0, 1.05]\nn_samples = 65\n'
+
+    def sweep(file, out):
+        config = tmp_path / f"{out}.toml"
+        config.write_text(f'[network]\nfile = "{file}"\n' + body)
+        assert main(["sweep", str(config), "--out", str(tmp_path / out), "--quiet"]) == 0
+        with open(tmp_path / out / "results.csv", newline="") as f:
+            return list(csv.DictReader(f))
+
+    rows = sweep(ensemble, "all")
+    assert "member_000 … member_001" in capsys.readouterr().out
+    assert [(r["member"], r["level"]) for r in rows] == [
+        ("0", "1.0"),
+        ("0", "1.05"),
+        ("1", "1.0"),
+        ("1", "1.05"),
+    ]
+    for i in range(2):
+        alone = sweep(ensemble / f"network_{i:03d}.npz", f"alone_{i}")
+        mine = [{k: v for k, v in r.items() if k not in ("member", "network")} for r in rows]
+        assert mine[2 * i : 2 * i + 2] == alone
+        assert (tmp_path / "all" / f"member_{i:03d}" / "table.md").exists()
+    assert any(r["status"] == "ok" for r in rows)
