@@ -291,7 +291,7 @@ def sweep(
         shooting=shooting,
         max_period=max_period,
     )
-    t0 = jnp.asarray(jnp.nan if period is None else period, dtype)
+    t0 = np.asarray(np.nan if period is None else period, dtype)
     outs = []
     pending = None
     for b in range(blocks):
@@ -318,14 +318,16 @@ def sweep(
     def by_level(x):
         # (total_rows, width, ...) -> level order j·rows + r -> the first n.
         x = np.swapaxes(x[:rows], 0, 1)
-        return jnp.asarray(x.reshape(width * rows, *x.shape[2:])[:n])
+        return np.ascontiguousarray(x.reshape(width * rows, *x.shape[2:])[:n])
 
+    # Reordered on the host and handed back with `device_put`: `jnp` operations on host arrays
+    # would each compile a small XLA program the first time (~0.4 s of a sweep's first call).
     analysis = jax.tree.map(by_level, analysis)
     solves = by_level(solves)
-    ok = np.asarray(analysis.result._value) == RESULTS.successful._value
+    ok = analysis.result._value == RESULTS.successful._value
     if warm_start and ok.any():
         last = int(np.flatnonzero(ok)[-1])
         last_y0, last_period = analysis.orbit.y0[last], analysis.orbit.period[last]
     else:
-        last_y0, last_period = y0, jnp.asarray(jnp.nan, dtype)
-    return SweepResult(jnp.asarray(levels), analysis, last_y0, last_period, solves)
+        last_y0, last_period = np.asarray(y0), np.asarray(np.nan, dtype)
+    return jax.device_put(SweepResult(levels, analysis, last_y0, last_period, solves))
