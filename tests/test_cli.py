@@ -21,10 +21,14 @@ import pytest
 
 
 TIMEOUT = 300
-REFERENCE = Path("/work/shared/reference")
+# ../shared beside the checkout (the project's layout), else this machine's copy.
+SHARED = next(
+    p for p in (Path(__file__).resolve().parents[2] / "shared", Path("/work/shared")) if p.is_dir()
+)
+REFERENCE = SHARED / "reference"
 REFERENCE_NPZ = REFERENCE / "mlp_1layer_nls_a1.npz"
-PAPER_F_NPZ = Path("/work/shared/paper/paper_F_biased_256.npz")
-PAPER_F_TABLE = Path("/work/shared/paper/paper_F_table.json")
+PAPER_F_NPZ = SHARED / "paper" / "paper_F_biased_256.npz"
+PAPER_F_TABLE = SHARED / "paper" / "paper_F_table.json"
 STATUSES = {"ok", "no_orbit", "not_converged", "max_steps", "nonfinite"}
 
 FIELDS_PY = """\

@@ -10,7 +10,11 @@ from satode._config import load_config
 from satode._errors import InputError
 
 
-REFERENCE_NPZ = "/work/shared/reference/mlp_1layer_nls_a1.npz"
+# ../shared beside the checkout (the project's layout), else this machine's copy.
+_SHARED = next(
+    p for p in (Path(__file__).resolve().parents[2] / "shared", Path("/work/shared")) if p.is_dir()
+)
+REFERENCE_NPZ = str(_SHARED / "reference" / "mlp_1layer_nls_a1.npz")
 QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.toml"
 
 SYSTEM_MINIMAL = """
