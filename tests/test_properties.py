@@ -124,9 +124,13 @@ def test_orbit_properties(family):
         # on these cycles, so no slack is needed.
         assert audit.rotation_ratio >= 1
         # Liouville: Σ ln|μ_i| (eig of the computed M) = ∫ tr Df dt. eig resolves both
-        # multipliers of these mildly contracting cycles, so the residual is defined; 1e-7
-        # is far above the integration error at rtol 1e-11 and far below a wrong monodromy.
-        assert float(a.spectrum.liouville_residual) < 1e-7
+        # multipliers of these cycles, so the residual is defined; 1e-7 is far above the
+        # integration error at rtol 1e-11 and far below a wrong monodromy. eig's absolute error
+        # is a few eps·‖M‖, so a strongly contracting draw (μ_min ~ 1e-11 at gain 1.2) gets
+        # ln|μ_min| only to ~1e-15·|μ_max|/|μ_min|: that much more is allowed.
+        moduli = np.abs(np.asarray(a.spectrum.multipliers))
+        allowed = 1e-7 + 1e-15 * moduli.max() / moduli.min()
+        assert float(a.spectrum.liouville_residual) < allowed
         assert abs(float(a.spectrum.trivial_multiplier_error)) < 1e-6
         # Invariance under the shooting's starting point (period, then exponents).
         assert shifted.result == satode.RESULTS.successful
