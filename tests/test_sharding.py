@@ -38,13 +38,18 @@ print("RESULT" + json.dumps(out))
 """
 
 
-def test_four_devices_equal_one():
+def _cpu_devices(n):
+    """The environment of a fresh process with `n` simulated CPU devices running this satode."""
     env = dict(os.environ)
-    env["XLA_FLAGS"] = (
-        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"
-    ).strip()
+    flags = env.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={n}"
+    env["XLA_FLAGS"] = flags.strip()
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["JAX_PLATFORMS"] = "cpu"
+    return env
+
+
+def test_four_devices_equal_one():
+    env = _cpu_devices(4)
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600
     )
@@ -95,12 +100,7 @@ def test_two_processes_with_jax_distributed(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = dict(os.environ)
-    env["XLA_FLAGS"] = (
-        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
-    ).strip()
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    env["JAX_PLATFORMS"] = "cpu"
+    env = _cpu_devices(2)
     out = tmp_path / "out"
     procs = [
         subprocess.Popen(
