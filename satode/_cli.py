@@ -290,7 +290,8 @@ def _sweep(args) -> int:
         if jax.process_index() != 0:  # every process gathers all results; one writes them
             out = out / f"process-{jax.process_index()}"
     if args.network is not None or config.paper is not None or config.grid is not None:
-        from ._paper import run_study, with_network
+        from ._paper import run_study
+        from ._runner import with_network
 
         if args.network is not None:
             if not Path(args.network).is_file():

@@ -32,7 +32,6 @@ from ._analysis import at_level
 from ._bounds import _ORDER_SLACK, saturation_audit
 from ._config import SweepConfig
 from ._curve import circle, circle_spectrum
-from ._errors import InputError
 from ._floquet import _EIG_RESOLUTION
 from ._flow import integrate
 from ._io import load_mlp, save_mlp
@@ -272,21 +271,6 @@ def orbit_points(field, parameter, row, options, n=801):
 # --------------------------------------------------------------------------------------------
 # Running a study
 # --------------------------------------------------------------------------------------------
-
-
-def with_network(config: SweepConfig, file) -> SweepConfig:
-    """`config` run on the network in `file` instead of its `[network.fit]` / `network.file`."""
-    if config.network is None:
-        raise InputError(f"{config.path}: --network: this config sweeps a system, not a network")
-    if config.grid is not None:
-        raise InputError(f"{config.path}: --network: a [grid] fits its own networks")
-    file = str(Path(file).resolve())
-    raw = copy.deepcopy(config.raw)
-    net = {k: v for k, v in raw.get("network", {}).items() if k != "fit"}
-    net["file"] = file
-    raw["network"] = net
-    network = dict(config.network, file=file)
-    return dataclasses.replace(config, raw=raw, network=network, fit=None)
 
 
 def _member(config, out_dir, *, network=None, fit=None, sweep=None, levels=None):

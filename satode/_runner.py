@@ -5,7 +5,9 @@ killed sweep loses at most one block; rerunning the same command resumes after t
 written, from the orbit that block ended on. A different config in the same folder is refused.
 """
 
+import copy
 import csv
+import dataclasses
 import hashlib
 import json
 import os
@@ -207,20 +209,30 @@ def network_file(config: SweepConfig) -> Path | None:
     return file if file.is_absolute() else Path(config.path).parent / file
 
 
+def with_network(config: SweepConfig, file) -> SweepConfig:
+    """`config` run on the network in `file` instead of its `[network.fit]` / `network.file`."""
+    if config.network is None:
+        raise InputError(f"{config.path}: --network: this config sweeps a system, not a network")
+    if config.grid is not None:
+        raise InputError(f"{config.path}: --network: a [grid] fits its own networks")
+    file = str(Path(file).resolve())
+    raw = copy.deepcopy(config.raw)
+    net = {k: v for k, v in raw.get("network", {}).items() if k != "fit"}
+    net["file"] = file
+    raw["network"] = net
+    network = dict(config.network, file=file)
+    return dataclasses.replace(config, raw=raw, network=network, fit=None)
+
+
 def run_ensemble(config: SweepConfig, members: list[str], out_dir, *, progress=True):
     """The same sweep for every member of a trained ensemble (`[network] file` = the folder of
     `satode train` with `[ensemble]`): one ordinary sweep per member into
     `out_dir/member_NNN/` (each resumes on its own; all share one compilation, the members
     having the same structure), and `out_dir/results.csv` with every row and its `member`."""
-    import dataclasses
-
     out_dir = Path(out_dir)
     rows = []
     for i, file in enumerate(members):
-        raw = dict(config.raw, network=dict(config.raw["network"], file=str(Path(file).resolve())))
-        member = dataclasses.replace(
-            config, raw=raw, network=dict(config.network, file=str(Path(file).resolve()))
-        )
+        member = with_network(config, file)
         if progress:
             print(f"satode sweep: member {i} ({file})", file=sys.stderr, flush=True)
         sub = run_config(member, out_dir / f"member_{i:03d}", progress=progress)

@@ -24,9 +24,8 @@ from satode._paper import (
     far_from_switching,
     probe_columns,
     run_study,
-    with_network,
 )
-from satode._runner import flow_options
+from satode._runner import flow_options, with_network
 
 
 ROOT = Path(__file__).parents[1]
