@@ -52,7 +52,10 @@ class LevelSolve(eqx.Module):
 
     **Fields:** `orbit` (`PeriodicOrbit`), `matrix` (`Φ(T)`), `trace_integral` (`∫_0^T tr Df`),
     `end` (`φ_T(y0)`), `samples` (`γ(kT/(n−1))`, `k = 0 … n−1`), `solves` (variational solves
-    this level took), `section` (`(p, n)`: the phase section its Newton used).
+    this level took), `section` (`(p, n)`: the phase section its Newton used), `refined`
+    (`(y, T)`: the orbit's point and period after one more Newton step from the last solve —
+    closer to the exact orbit than `orbit`, whose outputs come from the solve itself; what a
+    continuation should extrapolate from).
     """
 
     orbit: PeriodicOrbit
@@ -62,6 +65,7 @@ class LevelSolve(eqx.Module):
     samples: Float[Array, "n d"]
     solves: Array
     section: tuple[Array, Array]
+    refined: tuple[Array, Array]
 
 
 def _hermite(a, b, da, db, h, theta):
@@ -124,6 +128,8 @@ class _Carry(eqx.Module):
     end: Array
     samples: Array
     solves: Array
+    refined_y: Array
+    refined_t: Array
 
 
 def analyse_level(
@@ -202,6 +208,8 @@ def analyse_level(
         end=jnp.full((d,), jnp.nan, dtype),
         samples=jnp.full((n_save, d), jnp.nan, dtype),
         solves=jnp.array(0),
+        refined_y=jnp.full((d,), jnp.nan, dtype),
+        refined_t=jnp.asarray(jnp.nan, dtype),
     )
     grid = jnp.linspace(0.0, 1.0, n_samples, dtype=dtype)
     tail = jnp.ones(n_save - n_samples, dtype)
@@ -359,6 +367,8 @@ def analyse_level(
             end=jnp.where(keep_solve, end, c.end),
             samples=jnp.where(keep_solve, samples, c.samples),
             solves=c.solves + running,
+            refined_y=jnp.where(keep_solve, c.y + step[:d], c.refined_y),
+            refined_t=jnp.where(keep_solve, c.length + step[d], c.refined_t),
         )
 
     c = jax.lax.while_loop(cond, body, init)
@@ -385,4 +395,5 @@ def analyse_level(
         samples=jnp.where(good, c.samples[:n_samples], nan),
         solves=c.solves,
         section=(c.section_p, c.section_n),
+        refined=(jnp.where(good, c.refined_y, nan), jnp.where(good, c.refined_t, nan)),
     )

@@ -148,7 +148,7 @@ def _analyse_member(vector_field, parameter, level, active, strand, y0, period, 
     )
     if warm:
         ok = active & (lv.orbit.result == RESULTS.successful)
-        strand = _push(strand, level, lv.orbit.y0, lv.orbit.period, ok, lv.section)
+        strand = _push(strand, level, *lv.refined, ok, lv.section)
     return analysis, lv.solves, strand
 
 

@@ -43,8 +43,9 @@ def test_order_on_random_networks(activation, depth, key):
     mlp = satode.SaturatingMLP.random(key, 2, 16, depth, activation=activation)
     samples = satode.circle(0.7, 257)
     audit = satode.saturation_audit(mlp, samples, period=2 * np.pi)
+    # C_emp against the SVD of `mlp.jacobian` at every sample (closed forms agree to ulps).
     norms = jax.vmap(lambda y: jnp.linalg.norm(mlp.jacobian(y), ord=2))(samples)
-    assert audit.c_empirical == jnp.max(norms)
+    np.testing.assert_allclose(audit.c_empirical, jnp.max(norms), rtol=1e-14)
     assert audit.c_empirical <= audit.c_theory * (1 + 1e-12)
     if satode.get_activation(activation).nonnegative_derivative:
         assert audit.c_empirical <= audit.c_refined * (1 + 1e-12)
@@ -56,6 +57,29 @@ def test_order_on_random_networks(activation, depth, key):
         [np.linalg.norm(float(mlp.gain) * np.asarray(w), 2) for w in mlp.weights[:-1]]
     )
     np.testing.assert_allclose(audit.c_w, expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "silu", "sin"])
+@pytest.mark.parametrize("depth", [1, 2])
+def test_delta_and_refined_match_per_sample_definitions(activation, depth, key):
+    # δ_k, the zero-crossing flags and C̃ as their definitions read, sample by sample and
+    # pair by pair (the audit computes them from whole-batch products and per-unit ranges).
+    mlp = satode.SaturatingMLP.random(key, 2, 16, depth, activation=activation, shift=0.3)
+    samples = satode.circle(0.9, 129)
+    audit = satode.saturation_audit(mlp, samples, period=2 * np.pi)
+    sigma = mlp.activation_fn
+    for k, u in enumerate(jax.vmap(mlp.pre_activations)(samples)):
+        u = np.asarray(u)
+        pairs = (u[:-1] * u[1:] <= 0).any()
+        assert bool(audit.zero_crossing[k]) == bool(pairs)
+        delta = np.max(np.abs(np.asarray(sigma.derivative(u))))
+        for peak in sigma.peaks:
+            if ((u[:-1] - peak) * (u[1:] - peak) <= 0).any():
+                delta = max(delta, abs(float(sigma.derivative(peak))))
+        np.testing.assert_allclose(audit.delta[k], delta, rtol=1e-15)
+    if sigma.nonnegative_derivative:
+        general = jnp.max(jax.vmap(lambda y: jnp.prod(mlp.refined_factors(y)))(samples))
+        np.testing.assert_allclose(audit.c_refined, general, rtol=1e-12)
 
 
 def test_order_holds_under_extreme_saturation(key):
