@@ -190,7 +190,7 @@ def markdown(record: dict) -> str:
     elif "beyond_partial" in record:
         n = record["beyond_partial"]["members_finished"]
         lines.append(
-            f"Beyond the paper (`configs/paper_beyond.toml`): all 36 members, run in pieces "
+            "Beyond the paper (`configs/paper_beyond.toml`): all 36 members, run in pieces "
             "(the command resumes), so without one end-to-end time."
             if n >= 36
             else f"Beyond the paper (`configs/paper_beyond.toml`): stopped for time after {n} "
