@@ -35,13 +35,15 @@ from ._results import RESULTS
 # Steps per compiled call: enough that the per-call overhead vanishes, few enough that a block's
 # results (and the padding of the last block) stay small.
 _ROWS_PER_CALL = 16
-# Default strand count: aim for strands this long (continuation needs a few neighbours to
-# extrapolate from) and at most `_MAX_WIDTH` strands per device and batch. On a CPU core, 64
-# strands vectorise as well as any more (measured: 1024 levels at 16, 32, 64, 128 strands took
-# 2.3, 2.0, 1.7, 2.3 ms per orbit; 16384 levels at 64 and 1024 strands 2.1 and 2.7 ms per orbit,
-# at 0.87 and 2.5 GiB); accelerators take far wider batches.
+# Default strand count. On a CPU a step's cost grows with the batch (measured on the quickstart
+# network, one core: ~1.5 + 0.5·w ms a lap for w strands), while a strand's first levels cost
+# ~17 one-lap solves (search, then Newton from short histories) and every later level one: the
+# total `(a + b·w)(13 + n/w)` is least near `w = √(n/4)` (1024 levels at 16, 32, 64, 128 strands:
+# 0.70, 0.82, 0.90, 1.31 ms per orbit; 64 levels at 1, 2, 4: 4.1, 4.1, 3.1), at most
+# `_MAX_WIDTH_CPU` strands per device. Accelerators run a batch step in about the same time
+# whatever its width: there strands of `_TARGET_ROWS` levels, up to `_MAX_WIDTH_ACCELERATOR`.
+_MAX_WIDTH_CPU = 64
 _TARGET_ROWS = 16
-_MAX_WIDTH = {"cpu": 64}
 _MAX_WIDTH_ACCELERATOR = 1024
 # Orbits a strand extrapolates from (cubic extrapolation).
 _HISTORY = 4
@@ -184,8 +186,10 @@ def _sweep_chunks(vector_field, parameter, levels, active, strands, y0, period, 
 
 def _width(n: int, chunk_size: int | None, n_devices: int, platform: str = "cpu") -> int:
     """The size class: strands per batch, a power of two (times the device count)."""
-    if chunk_size is None:
-        cap = n_devices * _MAX_WIDTH.get(platform, _MAX_WIDTH_ACCELERATOR)
+    if chunk_size is None and platform == "cpu":
+        width = min(n_devices * _MAX_WIDTH_CPU, 2 ** round(math.log2(max(1.0, math.sqrt(n / 4)))))
+    elif chunk_size is None:
+        cap = n_devices * _MAX_WIDTH_ACCELERATOR
         width = min(cap, 2 ** math.ceil(math.log2(max(1, -(-n // _TARGET_ROWS)))))
     else:
         width = min(chunk_size, 2 ** math.ceil(math.log2(n)))
@@ -242,7 +246,8 @@ def sweep(
     - `period`: a period guess at `y0` (then the first level of each strand shoots from it).
     - `warm_start`: continuation along the strands (above).
     - `chunk_size`: strands analysed together (the batch width; memory is O(`chunk_size`)).
-        Default: a power of two near `n / 16`, at most 1024.
+        Default: on CPUs the power of two nearest `√(n/4)`, at most 64 per device; on
+        accelerators a power of two near `n / 16`, at most 1024 per device.
     - `n_samples`, `circle_radius`, `transient`, `options`, `shooting`, `max_period`: as in
         `analyse_orbit`.
     - `devices`: the devices to shard the strands over (default `jax.devices()`, all processes'
