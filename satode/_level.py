@@ -340,6 +340,7 @@ def analyse_level(
         section_p = jnp.where(newton_from_search, s_y, c.section_p)
         section_n = jnp.where(newton_from_search, s_normal, c.section_n)
         keep_solve = is_n & n_stop & accept
+        step_ok = jnp.all(jnp.isfinite(step))  # a singular Newton matrix refines nothing
         return _Carry(
             mode=pick(_SEARCH, s_mode, n_mode, mode),
             y=new_y,
@@ -367,8 +368,10 @@ def analyse_level(
             end=jnp.where(keep_solve, end, c.end),
             samples=jnp.where(keep_solve, samples, c.samples),
             solves=c.solves + running,
-            refined_y=jnp.where(keep_solve, c.y + step[:d], c.refined_y),
-            refined_t=jnp.where(keep_solve, c.length + step[d], c.refined_t),
+            refined_y=jnp.where(keep_solve, jnp.where(step_ok, c.y + step[:d], c.y), c.refined_y),
+            refined_t=jnp.where(
+                keep_solve, jnp.where(step_ok, c.length + step[d], c.length), c.refined_t
+            ),
         )
 
     c = jax.lax.while_loop(cond, body, init)

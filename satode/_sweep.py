@@ -4,8 +4,11 @@ Layout. The `n` levels are cut into `width` contiguous strands of `rows = ⌈n /
 (strand `j` holds levels `j·rows … (j+1)·rows − 1`). Step `r` analyses the `r`-th level of every
 strand at once (`vmap` over the strands), so each level is warm-started from its own immediate
 neighbour, one step earlier on its strand, by a polynomial extrapolation (up to cubic) of the
-strand's last orbits on a section fixed per strand, which usually leaves Newton one solve to do.
-The first level of every strand searches from `y0` (or shoots from `(y0, period)`).
+strand's last orbits on a section fixed per strand. The orbits extrapolated from are their
+levels' last Newton iterate plus one more Newton step (`LevelSolve.refined`): free, and exact to
+the integration error, where the iterate itself is only within Newton's tolerance. From the
+fifth level of a strand on, the prediction passes Newton's closure test at once: one solve per
+level. The first level of every strand searches from `y0` (or shoots from `(y0, period)`).
 
 Execution. Steps run in blocks of `_ROWS_PER_CALL` (`lax.scan` inside one compiled call); the
 strand states stay on the device between blocks and each block's results go to the host, so

@@ -38,6 +38,20 @@ def test_warm_started_sweep_matches_analytic():
     np.testing.assert_allclose(result.analysis.spectrum.exponents[:, 1], -2 * levels, atol=1e-8)
 
 
+def test_continued_strand_takes_one_solve_per_level():
+    # One strand of 32 levels: the cold start searches, the next three shoot from short
+    # histories, and from the fifth level on the cubic extrapolation of the Newton-refined orbit
+    # points passes the closure test at once, so that solve is the level's only one.
+    levels = jnp.linspace(1.0, 1.02, 32)
+    field = systems.StuartLandau(beta=0.1)
+    result = satode.sweep(field, levels, Y0, parameter="mu", chunk_size=1, n_samples=33)
+    solves = np.asarray(result.solves)
+    assert solves[0] >= 3 and np.all(solves[4:] == 1), solves
+    period = 2 * np.pi / np.abs(1 - 0.1 * np.asarray(levels))
+    np.testing.assert_allclose(result.analysis.orbit.period, period, rtol=1e-10)
+    np.testing.assert_allclose(result.analysis.spectrum.exponents[:, 1], -2 * levels, atol=1e-8)
+
+
 def test_level_without_cycle_is_local():
     levels = jnp.array([0.5, 1.0, -0.5, 1.5, -1.0, 2.0, 0.7, 1.2])
     result = satode.sweep(systems.StuartLandau(), levels, Y0, parameter="mu", chunk_size=4)
