@@ -126,6 +126,26 @@ def field_and_jacobian(vector_field, t, y, args):
     return value, jac
 
 
+class OnUnitInterval(eqx.Module):
+    """`dy/ds = T·f(T·s, y)`: the flow of `f` over `[0, T]`, on `s ∈ [0, 1]`; for `T = 0`, `0`.
+
+    Under `vmap`, windows of different (traced) lengths `T` then share one fixed save grid on
+    `[0, 1]`, and a member with nothing to integrate (`T = 0`) takes one step of a zero field
+    and is done. (Integrated directly, a zero-length member never takes the step that saves
+    its grid, and diffrax's save loop runs through its whole grid again at every step of the
+    other members: 25× slower for a 2,049-sample grid beside one slow orbit.) An embedded
+    Runge–Kutta step and its error estimate scale with `T`, so the steps are the same as over
+    `[0, T]`, up to rounding.
+    """
+
+    vector_field: eqx.Module
+    length: Array
+
+    def __call__(self, s, y, args):
+        f = self.vector_field(self.length * s, y, args)
+        return jnp.where(self.length > 0, self.length * f, jnp.zeros_like(f))
+
+
 class VariationalField(eqx.Module):
     """The variational system `(y, Φ, τ)' = (f(y), Df(y) Φ, tr Df(y))` of a vector field.
 

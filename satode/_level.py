@@ -24,9 +24,10 @@ import diffrax as dfx
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
-from ._flow import FlowOptions, variational_flow
+from ._flow import FlowOptions, OnUnitInterval, variational_flow
 from ._periodic_orbit import (
     _EQUILIBRIUM_SIZE,
     _scale,
@@ -211,14 +212,24 @@ def analyse_level(
         refined_y=jnp.full((d,), jnp.nan, dtype),
         refined_t=jnp.asarray(jnp.nan, dtype),
     )
-    grid = jnp.linspace(0.0, 1.0, n_samples, dtype=dtype)
-    tail = jnp.ones(n_save - n_samples, dtype)
+    # Every solve runs on the unit interval (`OnUnitInterval`), with fixed sample grids: the
+    # search spreads `n_save` samples over its window, Newton saves the audit grid `T·k/(n−1)`
+    # (the same grid when `n_samples ≥ n_save`). In the state's dtype: diffrax would otherwise
+    # promote the state to the times' dtype.
+    search_grid = np.linspace(0.0, 1.0, n_save, dtype=np.dtype(dtype))
+    audit_grid = np.linspace(0.0, 1.0, n_samples, dtype=np.dtype(dtype))
+    own_audit_grid = n_samples != n_save
+    state_of = lambda s, state, a: state[0]  # noqa: E731
+    subs = [dfx.SubSaveAt(ts=search_grid, fn=state_of), dfx.SubSaveAt(t1=True)]
+    if own_audit_grid:
+        subs.append(dfx.SubSaveAt(ts=audit_grid, fn=state_of))
+    saveat = dfx.SaveAt(subs=subs)
 
-    def escaped(t, state, args, **kwargs):
+    def escaped(s, state, args, **kwargs):
         return jnp.max(jnp.abs(state[0])) > escape_radius
 
-    def settled(t, state, args, **kwargs):
-        return jnp.linalg.norm(vector_field(t, state[0], args)) < _SETTLED_SPEED * speed0
+    def settled(s, state, args, **kwargs):
+        return jnp.linalg.norm(vector_field(s, state[0], args)) < _SETTLED_SPEED * speed0
 
     event = dfx.Event((escaped, settled))
 
@@ -228,21 +239,22 @@ def analyse_level(
     def body(c):
         running = c.mode != _DONE
         length = jnp.where(running, c.length, 0.0)
-        # Newton saves the audit grid `T·k/(n−1)`; the other modes spread all samples evenly.
-        fractions = jnp.where(
-            c.mode == _NEWTON,
-            jnp.concatenate([grid, tail]),
-            jnp.linspace(0.0, 1.0, n_save, dtype=dtype),
-        )
-        ts = length * fractions
-        saveat = dfx.SaveAt(
-            subs=[dfx.SubSaveAt(ts=ts, fn=lambda t, s, a: s[0]), dfx.SubSaveAt(t1=True)]
-        )
         sol = variational_flow(
-            vector_field, c.y, length, args, options=options, saveat=saveat, event=event
+            OnUnitInterval(vector_field, length),
+            c.y,
+            1.0,
+            args,
+            options=options,
+            saveat=saveat,
+            event=event,
         )
         samples = sol.ys[0]
+        ts = length * search_grid
         end, matrix, trace = (x[-1] for x in sol.ys[1])
+        # What an accepted Newton solve keeps for the audit (its first `n_samples` are returned).
+        audit_samples = (
+            jnp.concatenate([sol.ys[2], samples[n_samples:]]) if own_audit_grid else samples
+        )
         hit_max = sol.result == dfx.RESULTS.max_steps_reached
         escape, settle = sol.event_mask
         stopped = escape | settle
@@ -366,7 +378,7 @@ def analyse_level(
             matrix=jnp.where(keep_solve, matrix, c.matrix),
             trace=jnp.where(keep_solve, trace, c.trace),
             end=jnp.where(keep_solve, end, c.end),
-            samples=jnp.where(keep_solve, samples, c.samples),
+            samples=jnp.where(keep_solve, audit_samples, c.samples),
             solves=c.solves + running,
             refined_y=jnp.where(keep_solve, jnp.where(step_ok, c.y + step[:d], c.y), c.refined_y),
             refined_t=jnp.where(
