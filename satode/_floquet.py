@@ -6,9 +6,10 @@ import diffrax as dfx
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Complex, Float, Int
 
-from ._flow import FlowOptions, integrate, variational_flow
+from ._flow import FlowOptions, integrate, OnUnitInterval, variational_flow
 from ._periodic_orbit import PeriodicOrbit
 from ._results import nan_unless, RESULTS
 
@@ -128,8 +129,10 @@ def segment_monodromies(
     """
     period = jnp.where(jnp.isfinite(orbit.period), orbit.period, 0.0)
     y0 = jnp.where(jnp.isfinite(orbit.y0), orbit.y0, 0.0)
-    ts = period * jnp.linspace(0.0, 1.0, n_segments + 1, dtype=y0.dtype)[:-1]
-    starts = integrate(vector_field, y0, period, args, options=options, saveat=dfx.SaveAt(ts=ts))
+    # On the unit interval: a failed orbit (T = 0) then costs one step under `vmap`.
+    ts = np.linspace(0.0, 1.0, n_segments + 1, dtype=np.dtype(y0.dtype))[:-1]
+    field = OnUnitInterval(vector_field, period)
+    starts = integrate(field, y0, 1.0, args, options=options, saveat=dfx.SaveAt(ts=ts))
 
     def one(y):
         return variational_flow(vector_field, y, period / n_segments, args, options=options)

@@ -4,10 +4,11 @@ import diffrax as dfx
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optimistix as optx
 from jaxtyping import Array, Float, Int
 
-from ._flow import FlowOptions, integrate, variational_flow
+from ._flow import FlowOptions, integrate, OnUnitInterval, variational_flow
 from ._results import RESULTS
 
 
@@ -363,6 +364,8 @@ def sample_orbit(
     """
     period = jnp.where(jnp.isfinite(orbit.period), orbit.period, 0.0)
     y0 = jnp.where(jnp.isfinite(orbit.y0), orbit.y0, 0.0)
-    ts = period * jnp.linspace(0.0, 1.0, n, dtype=y0.dtype)
-    sol = integrate(vector_field, y0, period, args, options=options, saveat=dfx.SaveAt(ts=ts))
+    # On the unit interval: a failed orbit (T = 0) then costs one step under `vmap`.
+    ts = np.linspace(0.0, 1.0, n, dtype=np.dtype(y0.dtype))
+    field = OnUnitInterval(vector_field, period)
+    sol = integrate(field, y0, 1.0, args, options=options, saveat=dfx.SaveAt(ts=ts))
     return jnp.where(orbit.result == RESULTS.successful, sol.ys, jnp.nan)
