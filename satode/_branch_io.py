@@ -13,6 +13,7 @@ import numpy as np
 
 from ._continuation import Branch, continue_orbit
 from ._errors import InputError
+from ._io import writable_folder
 from ._results import status_name
 from ._tables import analysis_rows, json_safe
 
@@ -109,7 +110,9 @@ def run_continue(args) -> int:
     if dim is not None and len(y0) != int(dim):
         raise InputError(f"--y0: {args.system} has dimension {int(dim)}, got {len(y0)} numbers")
     check_field(field, y0, what=args.system)
+    out_dir = writable_folder(args.out) if args.out else None
     field = at_level(field, args.param, args.start)
+    resolved = {**resolved, args.param: args.start}  # the parameters where the branch starts
     transient = args.transient
     if transient is None:
         transient = 10 * float(getattr(field, "time_scale", 10.0))
@@ -138,8 +141,8 @@ def run_continue(args) -> int:
         print(json.dumps(record))
     else:
         print_branch(record)
-    if args.out:
-        write_branch(branch, record, Path(args.out), title=f"{args.system}: {args.param}")
+    if out_dir is not None:
+        write_branch(branch, record, out_dir, title=f"{args.system}: {args.param}")
     if record["stop_reason"] == "no_start":
         print(
             f"satode: no_orbit: no periodic orbit at {args.param} = {args.start}", file=sys.stderr

@@ -260,8 +260,9 @@ def _print_human(record: dict):
         from ._tables import audit_lines
 
         print("\n".join(audit_lines(audit)))
+        ratio = audit["rotation_ratio"]
         print(
-            f"  rotation    C_emp*T/2pi = {audit['rotation_ratio']}   "
+            f"  rotation    C_emp*T/2pi = {'nan' if ratio is None else f'{ratio:.6g}'}   "
             f"order ok: {audit['contained']}"
         )
 
@@ -344,6 +345,16 @@ def main(argv=None) -> int:
     except (InputError, ValueError) as e:
         print(f"satode: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Sweeps and training write each finished block / checkpoint as they go.
+        where = getattr(args, "out", None) or "the output folder"
+        kept = (
+            f"; what finished is in {where}, and the same command resumes from there"
+            if args.command in ("sweep", "train")
+            else ""
+        )
+        print(f"satode: interrupted{kept}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import os
 import re
 import zipfile
 import zlib
+from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
@@ -253,3 +254,19 @@ def save_mlp(path: str | os.PathLike, mlp: SaturatingMLP) -> None:
             np.savez(f, **arrays)
     except OSError as e:
         raise InputError(f"{path}: cannot write ({_one_line(e.strerror or e)})") from None
+
+
+def writable_folder(path) -> Path:
+    """`path` as a folder, created if needed and checked writable (before any work is done).
+
+    **Raises:** `InputError` naming the folder.
+    """
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise InputError(f"{path}: output folder is not writable ({e.strerror or e})") from None
+    return path

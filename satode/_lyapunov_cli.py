@@ -24,6 +24,11 @@ def _check(args, field, y0):
     if args.k is not None and not 1 <= args.k <= d:
         raise InputError(f"--k: expected an integer in [1, {d}], got {args.k}")
     n = max(1, round(args.t_total / args.renorm_interval))
+    if n < 2:
+        raise InputError(
+            f"--t-total {args.t_total:g} and --renorm-interval {args.renorm_interval:g}: "
+            "expected at least two renormalisation intervals (t_total ≥ 2 × renorm_interval)"
+        )
     if not 2 <= args.batches <= n:
         raise InputError(
             f"--batches: expected an integer in [2, t_total / renorm_interval = {n}], "

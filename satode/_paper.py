@@ -31,8 +31,7 @@ import numpy as np
 from ._analysis import at_level
 from ._bounds import _ORDER_SLACK, saturation_audit
 from ._config import SweepConfig
-from ._curve import circle, circle_spectrum
-from ._floquet import _EIG_RESOLUTION
+from ._curve import _EIG_RESOLUTION, circle, circle_spectrum
 from ._flow import integrate
 from ._io import load_mlp, save_mlp
 from ._mlp import SaturatingMLP

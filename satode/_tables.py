@@ -68,14 +68,20 @@ def _audit_columns(audit, i, prefix):
     return out
 
 
+def _g(value) -> str:
+    """A number of an `audit_record` for people: 6 significant digits, `nan` where missing."""
+    return "nan" if value is None else f"{value:.6g}"
+
+
 def audit_lines(audit: dict) -> list[str]:
-    """The human-readable lines of an `audit_record`: δ per layer and the constants."""
+    """The human-readable lines of an `audit_record`: δ per layer and the constants (`nan`
+    where there is no orbit to audit)."""
     return [
         "  delta       "
-        + "  ".join(f"{d:.6g}" for d in audit["delta"])
+        + "  ".join(_g(d) for d in audit["delta"])
         + f"   zero crossing: {audit['zero_crossing']}",
-        f"  C_W {audit['c_w']:.6g}   C_theory {audit['c_theory']:.6g}   "
-        f"C_emp {audit['c_empirical']:.6g}   C_refined {audit['c_refined']}",
+        f"  C_W {_g(audit['c_w'])}   C_theory {_g(audit['c_theory'])}   "
+        f"C_emp {_g(audit['c_empirical'])}   C_refined {_g(audit['c_refined'])}",
     ]
 
 

@@ -42,7 +42,7 @@ from ._config import _check_section, _fail
 from ._data import add_noise, make_trajectories, NORMALISATIONS, Normaliser, r_squared, split
 from ._errors import InputError
 from ._flow import FlowOptions, make_solver
-from ._io import save_mlp
+from ._io import save_mlp, writable_folder
 from ._periodic_orbit import sample_orbit
 from ._tables import json_safe
 from ._train import (
@@ -403,11 +403,7 @@ def train_config(cfg: dict, out_dir, *, progress: bool = True, until: int | None
 
     **Raises:** `InputError` if `out_dir` holds a run of another config or is not writable.
     """
-    out_dir = Path(out_dir)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"{out_dir}: cannot create output folder ({e.strerror or e})") from None
+    out_dir = writable_folder(out_dir)
     t_start = time.perf_counter()
     system, train, val, test, normaliser = build_data(cfg)
     dim = train.ys.shape[-1]
