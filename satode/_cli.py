@@ -45,8 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--transient", type=float, default=0.0, help="time integrated before search")
     f.add_argument("--circle", type=float, metavar="R", help="prescribed circle of radius R")
     f.add_argument("--samples", type=int, default=4097, help="orbit samples for the audit")
-    f.add_argument("--rtol", type=float, default=1e-11)
-    f.add_argument("--atol", type=float, default=1e-12)
+    f.add_argument("--rtol", type=float, default=None, help="default 1e-11 (float32: 1e-6)")
+    f.add_argument("--atol", type=float, default=None, help="default 1e-12 (float32: 1e-8)")
     f.add_argument("--max-steps", type=int, default=100_000)
     f.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -147,6 +147,7 @@ def _certify(args) -> int:
 
 
 def _floquet(args) -> int:
+    import diffrax
     import equinox as eqx
     import jax.numpy as jnp
     import numpy as np
@@ -154,6 +155,7 @@ def _floquet(args) -> int:
     from ._analysis import analyse_orbit
     from ._errors import InputError
     from ._flow import FlowOptions
+    from ._periodic_orbit import Shooting
     from ._results import RESULTS, status_name
     from ._tables import audit_record, json_safe
     from ._target import check_field, resolve_target
@@ -161,6 +163,11 @@ def _floquet(args) -> int:
     field, resolved, y0 = resolve_target(args)
     if args.circle is not None and len(y0) != 2:
         raise InputError("--circle: the prescribed circle needs a planar (2-D) field")
+    # float32 cannot reach float64's tolerances: its own defaults, Dopri5 (Dopri8's error estimate
+    # drowns in float32 rounding, `FlowOptions`) and Newton tolerances to match.
+    narrow = args.float32
+    args.rtol = args.rtol if args.rtol is not None else (1e-6 if narrow else 1e-11)
+    args.atol = args.atol if args.atol is not None else (1e-8 if narrow else 1e-12)
     for name in ("rtol", "atol"):
         if not (math.isfinite(getattr(args, name)) and getattr(args, name) > 0):
             raise InputError(f"--{name}: expected a finite number > 0, got {getattr(args, name)}")
@@ -175,7 +182,13 @@ def _floquet(args) -> int:
     if args.samples < 3:
         raise InputError(f"--samples: expected an integer >= 3, got {args.samples}")
     check_field(field, y0, what=args.system)
-    options = FlowOptions(rtol=args.rtol, atol=args.atol, max_steps=args.max_steps)
+    options = FlowOptions(
+        solver=diffrax.Dopri5() if narrow else diffrax.Dopri8(),
+        rtol=args.rtol,
+        atol=args.atol,
+        max_steps=args.max_steps,
+    )
+    shooting = Shooting(rtol=1e-5, atol=1e-5, closure_tol=1e-4) if narrow else Shooting()
     dtype = jnp.float32 if args.float32 else jnp.float64
     run = eqx.filter_jit(analyse_orbit)
     a = run(
@@ -186,6 +199,7 @@ def _floquet(args) -> int:
         n_samples=args.samples,
         circle_radius=args.circle,
         options=options,
+        shooting=shooting,
     )
     status = status_name(a.result)
     record = {

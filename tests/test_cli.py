@@ -153,6 +153,9 @@ def runs(files):
             # successes
             "sl": ["floquet", "stuart-landau", "--set", "mu=0.5", "--set", "omega=2", "--json"],
             "vdp": ["floquet", "van-der-pol", "--json"],
+            "vdp32": ["--float32", "floquet", "van-der-pol", "--json"],
+            # a network whose cycle is gone at this gain: human output, no traceback
+            "mlp_no_orbit": ["floquet", REFERENCE_NPZ, "--set", "gain=40"],
             "mlp": ["floquet", REFERENCE_NPZ, "--json"],
             "paper_f": ["floquet", PAPER_F_NPZ, "--set", "gain=2", "--circle", "1", "--json"],
             "py_vdp": ["floquet", f"{py}:vdp", "--y0", "-2,0", "--json"],
@@ -292,6 +295,25 @@ def test_van_der_pol(runs):
     assert rel(rec["period"], 6.663286859) < 1e-8
     assert rec["exponents"][0] == pytest.approx(0.0, abs=1e-8)
     assert rec["exponents"][1] < -1.0
+
+
+def test_van_der_pol_in_float32(runs):
+    # `--float32` picks float32-sized settings (Dopri5, rtol 1e-6, Newton to 1e-5): the orbit is
+    # found and its exponent is float64's (the reference value) to float32-sized accuracy.
+    r = runs["vdp32"]
+    assert r.returncode == 0, r.stderr
+    rec = r.record
+    assert rec["status"] == "ok"
+    assert rel(rec["period"], 6.663286859) < 1e-5
+    assert rec["exponents"][1] == pytest.approx(-1.0593770, abs=1e-4)
+
+
+def test_network_without_orbit_prints_its_status(runs):
+    r = runs["mlp_no_orbit"]
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr, r.stderr
+    assert "status" in r.stdout and "C_W nan" in r.stdout
+    assert r.stderr.strip().splitlines()[-1].startswith("satode: ")
 
 
 def test_reference_mlp(runs):

@@ -204,6 +204,17 @@ def test_cli_continue_and_sweep_switch(tmp_path, capsys):
     assert rows[-1]["event"] == "hopf"
 
 
+def test_cli_continue_refuses_an_unwritable_out_before_working(tmp_path, capsys):
+    from satode._cli import main
+
+    (tmp_path / "a_file").write_text("not a folder\n")
+    argv = ["continue", "stuart-landau", "--param", "mu", "--from", "1", "--to", "0"]
+    argv += ["--y0", "1,0", "--out", str(tmp_path / "a_file" / "branch")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("satode: error: ") and "output folder is not writable" in err
+
+
 class _TwistedCycle(eqx.Module):
     """The circle `r = 1, z = 0`, turning at `ω`, whose transverse deviation `(r − 1, z)` spirals
     at the rate `μ ± iν`: its Floquet multipliers are exactly `1` and `exp((μ ± iν) 2π/ω)`, a

@@ -55,6 +55,20 @@ def test_liouville_identity_3d():
     assert spectrum.trivial_multiplier_error < 1e-8
 
 
+def test_small_multiplier_of_a_non_normal_monodromy_is_not_a_failed_check():
+    # Van der Pol μ = 2.6: |μ2| ≈ 1.1e-12 while ‖M‖ ≈ 10 (non-normal). eig returns μ2 with an
+    # absolute error of a few eps·‖M‖ (2e-3 relative here), so it must not feed the Liouville
+    # check (it once made every level from μ ≈ 2.48 on `check_failed`). The exponent comes from
+    # the Liouville integral, checked against an independent scipy integral.
+    period_ref, exponent_ref = _vdp_liouville_scipy(2.6)
+    field = systems.VanDerPol(mu=2.6)
+    a = satode.analyse_orbit(field, jnp.array([2.0, 0.0]), options=satode.FlowOptions(rtol=1e-10))
+    assert a.result == satode.RESULTS.successful
+    assert abs(a.orbit.period - period_ref) / period_ref < 1e-7
+    assert abs(a.spectrum.exponents[1] - exponent_ref) / abs(exponent_ref) < 1e-7
+    assert np.isnan(a.spectrum.liouville_residual)  # not resolved by eig: honestly unavailable
+
+
 @pytest.mark.parametrize("mu", [5.0, 10.0])
 def test_strongly_contracting_van_der_pol(mu):
     # μ = 10: multiplier ~ e^{-16.35·19.08} ≈ 1e-136, far below what eig(M) resolves.
