@@ -53,6 +53,7 @@ _SCHEMA: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         transient=(_NUMBER, 0.0),
         warm_start=((bool,), True),
         chunk_size=((int,), None),
+        block_size=((int,), 256),
         n_samples=((int,), 2049),
         circle_radius=(_NUMBER, None),
         max_period=(_NUMBER, 1e7),
@@ -273,6 +274,7 @@ def load_config(path) -> SweepConfig:
     except ValueError as err:
         _fail(path, "solver.unrolled", str(err))
     _positive(path, "sweep.chunk_size", sweep["chunk_size"], allow_none=True)
+    _positive(path, "sweep.block_size", sweep["block_size"])
     _positive(path, "sweep.max_period", sweep["max_period"])
     _positive(path, "sweep.circle_radius", sweep["circle_radius"], allow_none=True)
     if sweep["n_samples"] < 3:

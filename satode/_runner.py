@@ -33,11 +33,6 @@ from ._tables import analysis_rows, json_safe
 from ._target import resolve_field
 
 
-# Levels per written block (at least 4 strands' worth): small enough to lose little on a kill,
-# large enough that the strands of a block continue over many levels (a strand's first levels
-# cost several solves, every later one about one) and the per-call overhead vanishes.
-_BLOCK_LEVELS = 256
-_BLOCK_CHUNKS = 4
 # Levels per vmapped chunk of a Lyapunov sweep when the config leaves `chunk_size` out.
 _LYAPUNOV_CHUNK = 8
 
@@ -319,7 +314,10 @@ def run_config(config: SweepConfig, out_dir, *, progress=True) -> list[dict]:
         return run_continuation_config(config, out_dir, field, y0, options, shooting)
     levels = np.asarray(config.levels, dtype=np.float64)
     chunk = sw["chunk_size"]  # None: `sweep` picks the strand count for each block
-    block = min(max(_BLOCK_LEVELS, _BLOCK_CHUNKS * (chunk or 1)), len(levels))
+    # Levels per written block (`block_size`, default 256): few enough to lose little on a kill,
+    # many enough that a block's strands continue over many levels (a strand's first levels
+    # cost several solves, every later one about one) and the per-call overhead vanishes.
+    block = min(max(sw["block_size"], chunk or 1), len(levels))
     y_carry = jnp.asarray(state["y0"] if state["y0"] is not None else y0, jnp.float64)
     t_carry = state["period"] if state["period"] is not None else sw["period"]
     floquet = "floquet" in sw["spectra"]

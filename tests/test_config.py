@@ -42,7 +42,7 @@ def test_minimal_system_config_gets_defaults(tmp_path):
     assert c.levels == [0.5, 1.0, 1.5]
     sw = c.sweep
     assert sw["parameter"] == "mu"
-    assert sw["chunk_size"] == 8
+    assert sw["chunk_size"] is None  # `sweep` picks the strand count
     assert sw["warm_start"] is True
     assert sw["n_samples"] == 2049
     assert sw["y0"] is None and sw["period"] is None and sw["circle_radius"] is None

@@ -20,6 +20,7 @@ name = "stuart-landau"
 parameter = "mu"
 levels = { start = 0.3, stop = 2.0, num = 48 }
 chunk_size = 2
+block_size = 8
 n_samples = 65
 """
 N_LEVELS = 48
@@ -150,8 +151,9 @@ def test_digest_follows_the_network_file_not_its_path(tmp_path):
 
 
 def test_resumed_manifest_keeps_the_timings_of_every_invocation(runs):
-    # The killed run's blocks plus the resumed run's: one timing per block of 8 levels (chunk 2
-    # × 4), the first including compilation, and a rerun with nothing left to do keeps them.
+    # The killed run's blocks plus the resumed run's: one timing per block of 8 levels
+    # (`block_size`), the first including compilation, and a rerun with nothing left to do keeps
+    # them.
     manifest = json.loads((runs["killed"] / "manifest.json").read_text())["timings_s"]
     assert len(manifest["blocks"]) == N_LEVELS // 8
     assert manifest["first_block_including_compile"] == manifest["blocks"][0]
