@@ -340,7 +340,8 @@ def find_periodic_orbit(
     orbit = PeriodicOrbit(
         y0=jnp.where(good, y, nan),
         period=jnp.where(good, t, nan),
-        closure=closure.astype(dtype),
+        # A search that found nothing to shoot from has no closure to report.
+        closure=jnp.where(search_result == RESULTS.successful, closure, nan).astype(dtype),
         returns=returns,
         newton_steps=jnp.asarray(steps),
         result=result,

@@ -413,6 +413,7 @@ def test_no_orbit(runs):
     check_contract(rec, 2)
     assert rec["status"] == "no_orbit"
     assert rec["period"] is None
+    assert rec["closure"] is None  # nothing was shot, so nothing closed
     assert "no_orbit" in r.stderr
 
 
