@@ -322,15 +322,19 @@ def spectrum_figure(
             continue
         for a in (ax, ax_t):
             a.axvline(value, color="tab:red", ls="-.", lw=1.2, zorder=4)
+        # Labels of events in the right half of the levels go left of their line, away from
+        # the legend outside the axes.
+        right = x.size > 0 and value > 0.5 * (float(x.min()) + float(x.max()))
         ax.annotate(
             f"{event.get('type')} {value:.7g}",
             xy=(value, 1.0 - 0.07 * (k % 4)),
             xycoords=("data", "axes fraction"),
-            xytext=(3, -3),
+            xytext=(-3 if right else 3, -3),
             textcoords="offset points",
             fontsize=8,
             color="tab:red",
             va="top",
+            ha="right" if right else "left",
         )
     linthresh = _linthresh(exps, [c_emp, *circ])
     ax.set_yscale("symlog", linthresh=linthresh, linscale=0.5)
