@@ -299,9 +299,11 @@ class SaturatingMLP(eqx.Module):
 
         $C_W$, a scalar.
         """
-        c = jnp.linalg.norm(self.weights[-1], ord=2)
+        # ‖s W‖₂ = |s| ‖W‖₂: the norms of the weights alone, which do not change with the gain
+        # (under `vmap` over gains they are computed once, not once per level).
+        c = spectral_norm(self.weights[-1])
         for w in self.weights[:-1]:
-            c = c * jnp.linalg.norm(self.gain * w, ord=2)
+            c = c * (jnp.abs(self.gain) * spectral_norm(w))
         return c
 
     def refined_factors(self, y: Float[Array, " d"]) -> Float[Array, " L"]:
