@@ -29,7 +29,9 @@ from jaxtyping import Array, Float
 
 from ._flow import FlowOptions, OnUnitInterval, variational_flow
 from ._periodic_orbit import (
+    _earlier_return,
     _EQUILIBRIUM_SIZE,
+    _locate_return,
     _scale,
     _SETTLED_SPEED,
     _unit,
@@ -43,9 +45,6 @@ _TRANSIENT, _SEARCH, _NEWTON, _DONE = 0, 1, 2, 3
 # Samples per search window, at least: three laps at 85 samples a lap put the Hermite error of a
 # located crossing near 1e-7 of the orbit's size, far below the return tolerance (1e-3).
 _MIN_SEARCH_SAMPLES = 257
-# Newton refinements of a crossing inside its sample interval: the cubic's root is found to
-# rounding from the linear-interpolation start in far fewer.
-_HERMITE_ITERATIONS = 6
 
 
 class LevelSolve(eqx.Module):
@@ -67,43 +66,6 @@ class LevelSolve(eqx.Module):
     solves: Array
     section: tuple[Array, Array]
     refined: tuple[Array, Array]
-
-
-def _hermite(a, b, da, db, h, theta):
-    """Cubic Hermite interpolant on `[0, h]` at `theta · h` from values and derivatives."""
-    t2, t3 = theta * theta, theta * theta * theta
-    h00, h10 = 2 * t3 - 3 * t2 + 1, t3 - 2 * t2 + theta
-    h01, h11 = -2 * t3 + 3 * t2, t3 - t2
-    return h00 * a + h10 * h * da + h01 * b + h11 * h * db
-
-
-def _locate_return(vector_field, args, samples, ts, start, normal):
-    """The first down-crossing of `−(z − start)·n` on the samples, refined by Hermite cubics.
-
-    **Returns:** `(crossed, point, time)`.
-    """
-    g = -(samples - start) @ normal
-    # The first interval starts on the section itself (g = 0 up to rounding): never a return.
-    later = jnp.arange(g.shape[0] - 1) > 0
-    cross = (g[:-1] > 0) & (g[1:] <= 0) & jnp.isfinite(g[1:]) & later
-    crossed = jnp.any(cross)
-    k = jnp.argmax(cross)
-    za, zb = samples[k], samples[k + 1]
-    fa, fb = vector_field(ts[k], za, args), vector_field(ts[k + 1], zb, args)
-    h = ts[k + 1] - ts[k]
-    ga, gb, dga, dgb = g[k], g[k + 1], -(fa @ normal), -(fb @ normal)
-    theta = jnp.clip(ga / jnp.where(ga - gb != 0, ga - gb, 1.0), 0.0, 1.0)
-
-    def refine(theta, _):
-        value = _hermite(ga, gb, dga, dgb, h, theta)
-        eps = 1e-7  # a finite-difference slope is plenty for a root of a cubic
-        slope = (_hermite(ga, gb, dga, dgb, h, theta + eps) - value) / eps
-        theta = theta - value / jnp.where(slope != 0, slope, 1.0)
-        return jnp.clip(theta, 0.0, 1.0), None
-
-    theta, _ = jax.lax.scan(refine, theta, None, length=_HERMITE_ITERATIONS)
-    point = _hermite(za, zb, fa, fb, h, theta)
-    return crossed, point, ts[k] + theta * h
 
 
 class _Carry(eqx.Module):
@@ -317,6 +279,15 @@ def analyse_level(
             & (c.length > 1e-3 * c.t_start)
             & (loop > _EQUILIBRIUM_SIZE * scale)
         )
+        # A Newton started near a whole multiple k·T of the period (a warm start from a slower
+        # neighbour) closes over k·T and passes every check above: it goes on from the orbit's
+        # earliest return instead, with a fresh closure history.
+        earlier, t_return = _earlier_return(vector_field, args, samples, c.y, c.length)
+        multiple = (c.mode == _NEWTON) & accept & earlier & n_stop
+        accept = accept & ~multiple
+        n_stop = n_stop & ~multiple
+        n_y = jnp.where(multiple, c.y, n_y)
+        n_t = jnp.where(multiple, t_return, n_t)
         n_fallback = n_stop & ~accept & ~c.searched
         n_result = RESULTS.where(
             accept,
@@ -365,7 +336,9 @@ def analyse_level(
             period=jnp.where(is_s, s_period, c.period),
             returns=jnp.where(is_s, returns, c.returns),
             newton=jnp.where(is_n, jnp.where(n_fallback, 0, newton), c.newton),
-            t_start=jnp.where(newton_from_search, s_period, c.t_start),
+            t_start=jnp.where(
+                newton_from_search, s_period, jnp.where(is_n & multiple, t_return, c.t_start)
+            ),
             searched=c.searched | n_fallback,
             budget=c.budget,
             result=RESULTS.where(
@@ -374,7 +347,7 @@ def analyse_level(
                 RESULTS.where(is_n & n_stop & ~n_fallback, n_result, c.result),
             ),
             ok=jnp.where(is_n & n_stop & ~n_fallback, accept, c.ok),
-            closure=jnp.where(is_n, closure, c.closure),
+            closure=jnp.where(is_n, jnp.where(multiple, jnp.inf, closure), c.closure),
             matrix=jnp.where(keep_solve, matrix, c.matrix),
             trace=jnp.where(keep_solve, trace, c.trace),
             end=jnp.where(keep_solve, end, c.end),

@@ -262,11 +262,17 @@ def sweep(
     y0 = jnp.asarray(y0)
     if levels.ndim != 1 or levels.shape[0] == 0:
         raise ValueError(f"sweep: levels must be a non-empty 1-D array, got shape {levels.shape}")
+    if not np.all(np.isfinite(levels)):
+        raise ValueError(f"sweep: levels must be finite, got {levels[~np.isfinite(levels)][:3]}")
     if chunk_size is not None and chunk_size < 1:
         raise ValueError(f"sweep: chunk_size must be >= 1, got {chunk_size}")
     if not hasattr(vector_field, parameter):
         raise ValueError(f"parameter {parameter!r} is not a field of {type(vector_field).__name__}")
-    dtype = y0.dtype
+    # The state in the field's precision where that is wider (float32 `y0`, float64 weights).
+    dtype = jnp.result_type(
+        y0, *(x for x in jax.tree.leaves(vector_field) if eqx.is_inexact_array(x))
+    )
+    y0 = y0.astype(dtype)
     devices = tuple(jax.devices() if devices is None else devices)
     n = levels.shape[0]
     width = _width(n, chunk_size, len(devices), devices[0].platform)

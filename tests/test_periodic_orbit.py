@@ -126,6 +126,16 @@ def test_warm_start_shoots_directly():
     assert abs(orbit.period - 2 * np.pi) < 1e-9
 
 
+@pytest.mark.parametrize("guess", [13.0, 20.0, 40.0])
+def test_warm_start_near_a_multiple_of_the_period_returns_the_period(guess):
+    # Newton from T0 ≈ k·2π converges to the orbit traversed k times (every check passes
+    # there); the earliest return inside it gives the period, 2π exactly.
+    field = systems.StuartLandau()
+    orbit = satode.find_periodic_orbit(field, jnp.array([1.0, 0.0]), period=guess, throw=False)
+    assert orbit.result == satode.RESULTS.successful
+    assert abs(orbit.period - 2 * np.pi) < 1e-9
+
+
 def test_vmap_over_parameters_matches_loop():
     mus = jnp.array([0.5, 1.0, -1.0, 2.0])
     fields = systems.StuartLandau(mu=mus, omega=jnp.ones(4), beta=jnp.zeros(4))

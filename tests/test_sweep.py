@@ -93,9 +93,21 @@ def test_mlp_sweep_bound_order_and_circle():
     np.testing.assert_allclose(mu, [2.3016279272924933e-05, 1.1782861912015496], rtol=1e-6)
 
 
+def test_falling_periods_are_not_reported_as_multiples():
+    # Stuart–Landau in ω: T = 2π/ω. Continued from ω = 0.25 (T = 8π) each level starts Newton
+    # near a whole multiple of its own period (2, 4, 8 times it); it must report the period.
+    omegas = jnp.array([0.25, 0.5, 1.0, 2.0])
+    r = satode.sweep(systems.StuartLandau(), omegas, Y0, parameter="omega", n_samples=65)
+    assert np.all(np.asarray(r.analysis.result._value) == satode.RESULTS.successful._value)
+    np.testing.assert_allclose(r.analysis.orbit.period, 2 * np.pi / omegas, rtol=1e-9)
+    np.testing.assert_allclose(r.analysis.spectrum.exponents[:, 1], -2.0, atol=1e-8)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="levels"):
         satode.sweep(systems.StuartLandau(), jnp.array([]), Y0, parameter="mu")
+    with pytest.raises(ValueError, match="finite"):
+        satode.sweep(systems.StuartLandau(), jnp.array([1.0, jnp.nan]), Y0, parameter="mu")
     with pytest.raises(ValueError, match="not a field"):
         satode.sweep(systems.StuartLandau(), jnp.array([1.0]), Y0, parameter="gain")
 
