@@ -166,11 +166,19 @@ def write_branch(branch: Branch, record: dict, out_dir: Path, *, title: str | No
 def run_continuation_config(config, out_dir: Path, field, y0, options, shooting) -> list[dict]:
     """The sweep of a config with a `[continuation]` section: one branch from the first level to
     the last, written like a sweep (rows in branch order, events in `branch.json`)."""
-    from ._runner import _atomic_write, _versions, config_digest
+    from ._runner import _atomic_write, _read_csv, _versions, config_digest
 
     sw, cont = config.sweep, config.continuation
     levels = config.levels
     t0 = time.perf_counter()
+    digest = config_digest(config)
+    try:  # the same config already continued into this folder: its branch, not a new one
+        done = json.loads((out_dir / "manifest.json").read_text())
+        if done.get("config_digest") == digest and done.get("method") == "continuation":
+            print(f"satode sweep: {out_dir} already holds this branch", file=sys.stderr)
+            return _read_csv(out_dir / "results.csv")
+    except (OSError, ValueError, AttributeError):
+        pass
 
     def progress(msg):
         print("satode sweep (continuation): " + msg, file=sys.stderr, flush=True)
@@ -200,7 +208,7 @@ def run_continuation_config(config, out_dir: Path, field, y0, options, shooting)
     manifest = {
         "config_file": config.path,
         "config": config.raw,
-        "config_digest": config_digest(config),
+        "config_digest": digest,
         "method": "continuation",
         "points": len(record["branch"]),
         "stop_reason": branch.stop_reason,

@@ -169,6 +169,21 @@ def _file_identity(path: str, config_path: str) -> str:
         return path
 
 
+def _refuse_other_config(out_dir: Path, digest: str):
+    """Raise `InputError` if `out_dir` holds the results of another config (a grid sweep's
+    `progress.json`, or the `manifest.json` of a finished grid sweep or continuation)."""
+    for name in ("progress.json", "manifest.json"):
+        try:
+            old = json.loads((out_dir / name).read_text()).get("config_digest")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if old is not None and old != digest:
+            raise InputError(
+                f"{out_dir}: holds results of a different config (digest {old} != {digest}); "
+                "use another --out or delete it"
+            )
+
+
 def config_digest(config: SweepConfig) -> str:
     """The identity of a config's results: its settings, with the network file by content."""
     raw = {k: dict(v) if isinstance(v, dict) else v for k, v in config.raw.items()}
@@ -262,6 +277,7 @@ def run_config(config: SweepConfig, out_dir, *, progress=True) -> list[dict]:
     results_file = out_dir / "results.csv"
     state = {"config_digest": digest, "done": 0, "y0": None, "period": None}
     rows: list[dict] = []
+    _refuse_other_config(out_dir, digest)
     if progress_file.exists():
         old = json.loads(progress_file.read_text())
         if old.get("config_digest") != digest:

@@ -202,6 +202,19 @@ def test_cli_continue_and_sweep_switch(tmp_path, capsys):
     assert (out / "spectrum.png").stat().st_size > 0
     rows = list(csv.DictReader(open(out / "results.csv")))
     assert rows[-1]["event"] == "hopf"
+    # Rerun: the folder's branch is kept, not recomputed; another config there is refused,
+    # whether a continuation with another method or a plain grid sweep.
+    before = (out / "branch.json").read_text()
+    assert main(["sweep", str(config), "--out", str(out), "--quiet"]) == 0
+    assert (out / "branch.json").read_text() == before
+    capsys.readouterr()
+    section = '[continuation]\nmethod = "arclength"\n'
+    for changed in ('[continuation]\nmethod = "natural"\n', ""):
+        other = tmp_path / "other.toml"
+        other.write_text(config.read_text().replace(section, changed))
+        assert main(["sweep", str(other), "--out", str(out), "--quiet"]) == 2
+        assert "different config" in capsys.readouterr().err
+    assert (out / "branch.json").read_text() == before
 
 
 def test_cli_continue_refuses_an_unwritable_out_before_working(tmp_path, capsys):
