@@ -74,13 +74,12 @@ def print_branch(record: dict):
         print(
             f"  {pt[p]:16.10g}  {period:14.8g}  {pt['amplitude']:10.4g}  {pt['status']:<12}  {exps}"
         )
+    from ._report import bracket_text
+
     if not record["events"]:
         print("  events: none")
     for e in record["events"]:
-        print(
-            f"  event: {e['type']:<15} {p} = {e['value']:.12g}   "
-            f"(bracket {e['bracket'][0]:.12g} .. {e['bracket'][1]:.12g})"
-        )
+        print(f"  event: {e['type']:<15} {p} = {e['value']:.12g}   {bracket_text(e)}")
 
 
 def run_continue(args) -> int:

@@ -421,6 +421,20 @@ def spectrum_figure(
 # --------------------------------------------------------------------------------------------
 
 
+def bracket_text(event: dict) -> str:
+    """How an event was located: the bisection bracket of the branch's last cycles, and, where
+    the event was then refined on the equilibrium (`hopf`, `snic`), that its value lies there."""
+    bracket = event.get("bracket")
+    if not bracket:
+        return ""
+    lo, hi = sorted(bracket)
+    text = f"{bracket[0]:.12g} .. {bracket[1]:.12g}"
+    value = _num(event.get("value"))
+    if math.isfinite(value) and not lo <= value <= hi:
+        return f"(cycles bracketed in {text}; the value is refined on the equilibrium)"
+    return f"(bracket {text})"
+
+
 def write_report(
     rows: list[dict],
     out_dir,
@@ -453,10 +467,7 @@ def write_report(
         text += f"\nEvents of the branch ({len(events)}):\n\n"
         for e in events:
             text += f"- `{e.get('type')}` at {parameter} = {_fmt(e.get('value'))}"
-            bracket = e.get("bracket")
-            if bracket:
-                text += f" (bracket {bracket[0]:.12g} .. {bracket[1]:.12g})"
-            text += "\n"
+            text += f" {bracket_text(e)}\n"
     with open(os.path.join(out_dir, "table.md"), "w", encoding="utf-8") as fh:
         fh.write(text)
     if floquet:
