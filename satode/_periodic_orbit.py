@@ -378,7 +378,8 @@ def find_periodic_orbit(
         y2, t2, steps2 = _newton(vector_field, y, t_return, args, options, shooting, again)
         y, t = jnp.where(again, y2, y), jnp.where(again, t2, t)
         steps = steps + jnp.where(again, steps2, 0)
-        samples = jnp.where(again, orbit_samples(y, t), samples)
+        # Re-sampled only where it shot again (elsewhere a zero-length, one-step solve).
+        samples = jnp.where(again, orbit_samples(y, jnp.where(again, t, 0.0)), samples)
         y1 = samples[-1]
         closure = jnp.max(jnp.abs(y1 - y))
         # Newton may also slide to the degenerate root T -> 0 (φ_0(y) = y); an orbit much

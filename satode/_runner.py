@@ -279,13 +279,7 @@ def run_config(config: SweepConfig, out_dir, *, progress=True) -> list[dict]:
     rows: list[dict] = []
     _refuse_other_config(out_dir, digest)
     if progress_file.exists():
-        old = json.loads(progress_file.read_text())
-        if old.get("config_digest") != digest:
-            raise InputError(
-                f"{out_dir}: holds results of a different config (digest "
-                f"{old.get('config_digest')} != {digest}); use another --out or delete it"
-            )
-        state = old
+        state = json.loads(progress_file.read_text())
         rows = _read_csv(results_file)[: state["done"]] if results_file.exists() else []
         state["done"] = len(rows)
         if "block_seconds" not in state and (out_dir / "manifest.json").exists():
