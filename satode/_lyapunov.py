@@ -13,6 +13,7 @@ from jaxtyping import Array, Float
 
 from ._bounds import saturation_audit, SaturationAudit
 from ._flow import FlowOptions, integrate
+from ._linalg import orthonormalise
 from ._mlp import SaturatingMLP
 from ._results import nan_unless, RESULTS
 
@@ -279,15 +280,13 @@ def lyapunov_spectrum(
         end, path = (sol.ys[-1], sol.ys[:, :d]) if m == 1 else (sol.ys[0][-1], sol.ys[1])
         end = end.astype(dtype)
         y1, raw = end[:d], end[d:].reshape(d, k)
-        q1, r = jnp.linalg.qr(raw)
-        diag = jnp.diagonal(r)
-        sign = jnp.where(diag < 0, -1, 1).astype(dtype)
+        q1, log_r = orthonormalise(raw)
         status = jnp.where(
             sol.result == dfx.RESULTS.successful,
             0,
             jnp.where(sol.result == dfx.RESULTS.max_steps_reached, 1, 2),
         )
-        return (y1, q1 * sign), (jnp.log(jnp.abs(diag)), path.astype(dtype), status)
+        return (y1, q1), (log_r, path.astype(dtype), status)
 
     q0 = jnp.eye(d, k, dtype=dtype)
     (y_end, q_end), (logs, paths, status) = jax.lax.scan(body, (y0, q0), (starts, ends))

@@ -272,3 +272,27 @@ def test_fixed_step_spectrum():
         _decay, jnp.array([1.0, 2.0]), t_total=100.0, options=satode.FlowOptions(dt=0.1)
     )
     np.testing.assert_allclose(decay.exponents, [-1.0, -1.0], rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (5, 2), (8, 8), (12, 9)])
+@pytest.mark.parametrize("scale", [1.0, 1e-300, 1e300])
+def test_orthonormalise_matches_lapack(shape, scale):
+    """The QR step (Gram–Schmidt twice up to 8 columns, LAPACK above) against numpy's QR:
+    orthonormal Q, the same ln R_jj, A = Q R, at any scale a float can hold."""
+    from satode._linalg import orthonormalise
+
+    a = np.random.default_rng(0).normal(size=shape)
+    q, log_r = orthonormalise(jnp.asarray(a * scale))
+    q = np.asarray(q)
+    _, r = np.linalg.qr(a)
+    np.testing.assert_allclose(q.T @ q, np.eye(shape[1]), atol=1e-15)
+    np.testing.assert_allclose(log_r, np.log(np.abs(np.diag(r))) + np.log(scale), atol=1e-13)
+    np.testing.assert_allclose(q @ np.triu(q.T @ a), a, atol=1e-14)
+
+
+def test_orthonormalise_vanished_column():
+    from satode._linalg import orthonormalise
+
+    q, log_r = orthonormalise(jnp.array([[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]]))
+    np.testing.assert_array_equal(log_r, [0.0, -np.inf])
+    np.testing.assert_array_equal(q, [[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
