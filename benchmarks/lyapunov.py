@@ -14,7 +14,7 @@ error over the batch is within the target is the one compared. Compile time is m
     taskset -c 1 env XLA_FLAGS=--xla_cpu_multi_thread_eigen=false \\
         .venv/bin/python benchmarks/lyapunov.py [--quick]
 
-Writes benchmarks/lyapunov.json and prints a Markdown table.
+Writes lyapunov.json (in benchmarks/, or `--out DIR`) and prints a Markdown table.
 """
 
 import argparse
@@ -194,6 +194,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="batch 32 instead of 256")
     parser.add_argument("--scipy-members", type=int, default=4, help="scipy members timed")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).parent, help="folder for lyapunov.json"
+    )
     args = parser.parse_args()
     batches = [1, 32 if args.quick else 256]
     results = []
@@ -249,7 +252,8 @@ def main():
         dtype="float64",
         git_revision=rev.stdout.strip(),
     )
-    out = Path(__file__).with_name("lyapunov.json")
+    args.out.mkdir(parents=True, exist_ok=True)
+    out = args.out / "lyapunov.json"
     flat = [
         dict(batch=b, method=lad["method"], tried=lad["tried"])
         for b, lads in results
