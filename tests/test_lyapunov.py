@@ -296,3 +296,65 @@ def test_orthonormalise_vanished_column():
     q, log_r = orthonormalise(jnp.array([[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]]))
     np.testing.assert_array_equal(log_r, [0.0, -np.inf])
     np.testing.assert_array_equal(q, [[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (12, 10)])
+def test_orthonormalise_graded_columns(shape):
+    """Columns 1e400 apart in size (both QR paths): every ln R_jj in full, Q unchanged."""
+    from satode._linalg import orthonormalise
+
+    a = np.random.default_rng(1).normal(size=shape)
+    exponents = np.where(np.arange(shape[1]) % 2 == 0, 200.0, -200.0)
+    q, log_r = orthonormalise(jnp.asarray(a * 10.0**exponents))
+    q_ref, r = np.linalg.qr(a)
+    np.testing.assert_allclose(
+        log_r, np.log(np.abs(np.diag(r))) + exponents * np.log(10.0), rtol=0, atol=1e-12
+    )
+    np.testing.assert_allclose(np.abs(q), np.abs(q_ref), rtol=0, atol=1e-13)
+
+
+def _linear(t, y, a):
+    return a @ y
+
+
+@pytest.mark.parametrize(
+    "a, renorm_interval",
+    [([[-50.0]], 1.0), ([[-50.0]], 5.0), ([[-1.0]], 30.0), ([[5.0, 0.0], [0.0, -40.0]], 0.25)],
+)
+def test_strongly_contracting_vectors_keep_their_rate(a, renorm_interval):
+    # A tangent vector that shrinks by far more than atol/rtol over one interval (e^-10 to
+    # e^-250) is sized up first, so error control holds it to rtol (started at unit size it
+    # was held only to atol: x' = −50x over Δ = 1 gave −30.6).
+    a = jnp.asarray(a)
+    spec = satode.lyapunov_spectrum(
+        _linear,
+        jnp.ones(a.shape[0]),
+        a,
+        t_total=20 * renorm_interval,
+        renorm_interval=renorm_interval,
+        n_batches=2,
+    )
+    exact = np.sort(np.diag(np.asarray(a)))[::-1]
+    np.testing.assert_allclose(spec.exponents, exact, rtol=1e-10, atol=0)
+
+
+def test_nonfinite_start_is_reported_at_once():
+    nan_state = jnp.array([jnp.nan, 1.0, 1.0])
+    spec = satode.lyapunov_spectrum(satode.systems.Lorenz(), nan_state, t_total=10.0, throw=False)
+    assert spec.result == satode.RESULTS.nonfinite
+    nan_field = satode.systems.Lorenz(rho=jnp.nan)
+    spec = satode.lyapunov_spectrum(nan_field, jnp.ones(3), t_total=10.0, throw=False)
+    assert spec.result == satode.RESULTS.nonfinite
+    assert bool(jnp.all(jnp.isnan(spec.exponents)))
+
+
+def test_float64_warns_when_the_interval_is_too_long():
+    # Lorenz's spread λ1 − λ3 ≈ 15.5 per unit time: over Δ = 3 (46 > ½ ln(1/eps) = 18) the
+    # third vector is lost in the rounding of the first (λ3 ≈ −12, not −14.6)...
+    lorenz = satode.systems.Lorenz()
+    with pytest.warns(UserWarning, match="float64.*lose orthogonality"):
+        satode.lyapunov_spectrum(lorenz, jnp.ones(3), t_total=30.0, renorm_interval=3.0)
+    # ...over Δ = 0.5 (7.8) it is not.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        satode.lyapunov_spectrum(lorenz, jnp.ones(3), t_total=10.0, renorm_interval=0.5)
