@@ -283,31 +283,24 @@ def lyapunov_spectrum(
         [np.linspace(0.0, transient, n_tr + 1)[:-1], transient + dt * np.arange(n + 1)]
     )
     starts, ends = jnp.asarray(edges[:-1], dtype), jnp.asarray(edges[1:], dtype)
+    field = _TangentField(vector_field, d, k)
+    q0 = jnp.eye(d, k, dtype=dtype)
+    # The field and the tangent field at the start, from one evaluation of the tangent field.
+    start = field(starts[0], jnp.concatenate([y0, q0.reshape(-1)]), args)
+    f0, dq0 = start[:d], start[d:].reshape(d, k)
     # A non-finite start (state or field) integrates nothing: every interval has zero length,
     # and the result is `nonfinite` at once instead of `max_steps` after a futile search.
-    finite_start = jnp.all(jnp.isfinite(y0)) & jnp.all(
-        jnp.isfinite(vector_field(starts[0], y0, args))
-    )
+    finite_start = jnp.all(jnp.isfinite(y0)) & jnp.all(jnp.isfinite(f0))
     ends = jnp.where(finite_start, ends, starts)
     # Under error control, the tangent vectors are sized to their growth (`body`): their rates
     # so far, before any interval the Rayleigh quotients `q_j · Df(y0) q_j`. (Fixed steps
     # control no error: there sizing would change nothing but the cost.)
     sized = options.dt is None
-    q0 = jnp.eye(d, k, dtype=dtype)
-    rate0 = jnp.zeros(k, dtype)
-    if sized:
-        _, dq0 = jax.vmap(
-            lambda v: jax.jvp(lambda z: vector_field(starts[0], z, args), (y0,), (v,)),
-            in_axes=1,
-            out_axes=(None, 1),
-        )(q0)
-        rate0 = jnp.sum(q0 * dq0.astype(dtype), axis=0)
-        rate0 = jnp.where(jnp.isfinite(rate0), rate0, 0)
+    rate0 = jnp.sum(q0 * dq0, axis=0)
+    rate0 = jnp.where(sized & jnp.isfinite(rate0), rate0, 0)
     # Largest up-scaling of a tangent vector: 2^(half the exponent range).
     max_doublings = jnp.finfo(dtype).maxexp // 2
     fractions = jnp.asarray(np.arange(1, m + 1) / m, dtype)
-
-    field = _TangentField(vector_field, d, k)
 
     def body(carry, interval):
         y, q, rate = carry
